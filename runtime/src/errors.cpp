@@ -1,0 +1,56 @@
+#include "warden/errors.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+#include "warden/exit_reasons.hpp"
+
+namespace warden {
+
+std::string to_string(errc x) {
+  switch (x) {
+    case errc::none: return "none";
+    case errc::already_started: return "already_started";
+    case errc::already_present: return "already_present";
+    case errc::not_found: return "not_found";
+    case errc::running: return "running";
+    case errc::restarting: return "restarting";
+    case errc::not_supported: return "not_supported";
+    case errc::max_children: return "max_children";
+    case errc::failed_to_start_child: return "failed_to_start_child";
+    case errc::start_timeout: return "start_timeout";
+    case errc::no_supervisor: return "no_supervisor";
+    case errc::reached_max_restart_intensity: return "reached_max_restart_intensity";
+    case errc::bad_start_args: return "bad_start_args";
+    case errc::bad_strategy: return "bad_strategy";
+    case errc::bad_intensity: return "bad_intensity";
+    case errc::bad_period: return "bad_period";
+    case errc::bad_auto_shutdown: return "bad_auto_shutdown";
+    case errc::bad_backoff: return "bad_backoff";
+    case errc::bad_max_children: return "bad_max_children";
+    case errc::missing_id: return "missing_id";
+    case errc::missing_start: return "missing_start";
+    case errc::bad_shutdown: return "bad_shutdown";
+    case errc::duplicate_id: return "duplicate_id";
+    case errc::significant_permanent: return "significant_permanent";
+    case errc::significant_without_auto_shutdown: return "significant_without_auto_shutdown";
+    case errc::dynamic_needs_one_spec: return "dynamic_needs_one_spec";
+    case errc::dynamic_auto_shutdown: return "dynamic_auto_shutdown";
+    case errc::bad_start_timeout: return "bad_start_timeout";
+    case errc::unknown_name: return "unknown_name";
+    case errc::name_taken: return "name_taken";
+    case errc::service_unavailable: return "service_unavailable";
+    case errc::service_restarting: return "service_restarting";
+    case errc::bad_config: return "bad_config";
+    case errc::unknown_service_type: return "unknown_service_type";
+  }
+  return "errc(" + std::to_string(static_cast<int>(x)) + ")";
+}
+
+void configure(caf::actor_system_config& cfg) {
+  cfg.add_error_category(error_category,
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           return describe(caf::error{code, error_category, ctx});
+                         });
+}
+
+} // namespace warden

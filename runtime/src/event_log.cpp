@@ -1,0 +1,76 @@
+#include "warden/event_log.hpp"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace warden {
+
+event_log::event_log(std::shared_ptr<spdlog::logger> logger, log_format format)
+  : logger_(std::move(logger)), format_(format) {
+}
+
+std::shared_ptr<event_log> event_log::make(log_format format,
+                                           std::shared_ptr<spdlog::logger> logger) {
+  if (!logger) {
+    logger = std::make_shared<spdlog::logger>(
+      "warden", std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  }
+  // JSON lines carry their own time and name; text lines get spdlog's time stamp.
+  logger->set_pattern(format == log_format::json ? "%v" : "[%Y-%m-%d %H:%M:%S.%f] %v");
+  auto result = std::make_shared<event_log>(std::move(logger), format);
+  result->worker_ = std::thread{[ptr = result.get()] { ptr->run(); }};
+  return result;
+}
+
+std::shared_ptr<event_log> event_log::to_file(const std::string& path, log_format format) {
+  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false);
+  return make(format, std::make_shared<spdlog::logger>("warden", std::move(sink)));
+}
+
+event_log::~event_log() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable())
+    worker_.join();
+}
+
+void event_log::publish(const lifecycle_event& ev) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    queue_.push_back(ev);
+    ++published_;
+  }
+  cv_.notify_one();
+}
+
+void event_log::flush() {
+  std::unique_lock<std::mutex> guard{mtx_};
+  auto target = published_;
+  drained_.wait(guard, [&] { return written_ >= target; });
+}
+
+void event_log::run() {
+  std::vector<lifecycle_event> batch;
+  std::unique_lock<std::mutex> guard{mtx_};
+  for (;;) {
+    cv_.wait(guard, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty() && stop_)
+      break;
+    batch.swap(queue_);
+    guard.unlock();
+    for (auto& ev : batch)
+      logger_->info(format_ == log_format::json ? to_json(ev) : to_text(ev));
+    logger_->flush();
+    auto n = batch.size();
+    batch.clear();
+    guard.lock();
+    written_ += n;
+    drained_.notify_all();
+  }
+}
+
+} // namespace warden
