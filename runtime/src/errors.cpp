@@ -21,6 +21,7 @@ std::string to_string(errc x) {
     case errc::no_supervisor: return "no_supervisor";
     case errc::reached_max_restart_intensity: return "reached_max_restart_intensity";
     case errc::bad_start_args: return "bad_start_args";
+    case errc::exited_before_ready: return "exited_before_ready";
     case errc::bad_strategy: return "bad_strategy";
     case errc::bad_intensity: return "bad_intensity";
     case errc::bad_period: return "bad_period";

@@ -35,19 +35,6 @@ caf::behavior service_actor::make_behavior() {
     }
     quit(msg.reason);
   });
-  // A service does not outlive its supervisor (OTP: the parent's exit signal).
-  if (info_.supervisor) {
-    monitor(info_.supervisor);
-    set_down_handler([this](caf::down_msg& msg) {
-      if (msg.source == info_.supervisor.address()) {
-        try {
-          terminate(msg.reason);
-        } catch (...) {
-        }
-        quit(msg.reason);
-      }
-    });
-  }
   auto result = [this]() -> init_result {
     try {
       return init();

@@ -130,7 +130,10 @@ private:
   void reject(caf::mailbox_element_ptr& what, errc code) {
     if (what->mid.is_request()) {
       ++rejected_;
-      bounce(what, make_error(code, name_));
+      // CAF's own bounce always answers request_receiver_down; we name the reason.
+      if (what->sender)
+        what->sender->enqueue(nullptr, what->mid.response_id(),
+                              caf::make_message(make_error(code, name_)), nullptr);
     } else {
       ++dropped_;
     }

@@ -15,9 +15,10 @@ namespace warden::internal {
 
 namespace {
 
-// An exit before the init ack is a start failure, even a normal one.
+// An exit before the init ack is a start failure, even a normal one. A normal exit is an
+// empty caf::error (exit_reason::normal is code 0), so it needs a name of its own.
 caf::error as_start_failure(caf::error reason) {
-  return reason ? reason : caf::make_error(caf::exit_reason::normal);
+  return reason ? reason : make_error(errc::exited_before_ready);
 }
 
 } // namespace
@@ -189,10 +190,6 @@ void supervisor_actor::on_stop_timeout(uint64_t key, uint64_t token) {
 }
 
 void supervisor_actor::on_down(caf::down_msg& msg) {
-  if (!root_ && info_.supervisor && msg.source == info_.supervisor.address()) {
-    shutdown(msg.reason);
-    return;
-  }
   auto i = by_actor_.find(msg.source);
   if (i == by_actor_.end())
     return;  // not (or no longer) one of our children
@@ -273,8 +270,6 @@ caf::behavior supervisor_actor::make_behavior() {
     if (!is_normal(msg.reason))
       shutdown(std::move(msg.reason));
   });
-  if (!root_ && info_.supervisor)
-    monitor(info_.supervisor);
   auto err = validate_flags(flags_);
   if (!err)
     err = validate_children(initial_specs_, flags_);
@@ -425,36 +420,63 @@ void supervisor_actor::stop_all_and_quit(caf::error reason) {
     stop_in_reverse(running_keys(), finish);
     return;
   }
-  // Dynamic: all children at once, under one shared timer.
+  // Dynamic: all children stop together under one shared timer. Exit signals go out in
+  // a bounded window: a burst of 100k would fill one worker's queue, and CAF 0.17's work
+  // stealing walks that queue on every steal (quadratic).
+  constexpr size_t window = 64;
   auto policy = template_->effective_shutdown();
+  auto how = policy.how == shutdown_policy::kind::brutal_kill ? caf::exit_reason::kill
+                                                               : caf::exit_reason::user_shutdown;
+  struct wave {
+    std::deque<caf::actor> unsignaled;
+    size_t outstanding = 0;
+    size_t in_flight = 0;
+  };
+  auto w = std::make_shared<wave>();
+  auto signal_more = [this, w, how] {
+    while (w->in_flight < window && !w->unsignaled.empty()) {
+      send_exit(w->unsignaled.front(), how);
+      w->unsignaled.pop_front();
+      ++w->in_flight;
+    }
+  };
   auto token = next_token_++;
-  auto outstanding = std::make_shared<size_t>(0);
-  auto one_done = [outstanding, finish] {
-    if (--*outstanding == 0)
+  auto one_done = [w, finish, signal_more] {
+    if (w->in_flight > 0)
+      --w->in_flight;
+    if (--w->outstanding == 0)
       finish();
+    else
+      signal_more();
   };
   for (auto& c : children_) {
     if (!c.actor) {
       set_stopped(c);
       continue;
     }
-    ++*outstanding;
+    ++w->outstanding;
     c.state = child::phase::stopping;
     c.token = token;
     c.on_stopped = one_done;
-    send_exit(c.actor, policy.how == shutdown_policy::kind::brutal_kill
-                         ? caf::exit_reason::kill
-                         : caf::exit_reason::user_shutdown);
+    w->unsignaled.push_back(c.actor);
   }
-  if (*outstanding == 0) {
+  if (w->outstanding == 0) {
     finish();
     return;
   }
+  signal_more();
   if (policy.how == shutdown_policy::kind::timeout)
     delayed_send(this, policy.time, stop_timeout_atom::value, uint64_t{0}, token);
 }
 
 void supervisor_actor::on_exit() {
+  // Killed (or crashed) before an orderly stop: children do not outlive us (OTP: the
+  // exit signal `killed` through the links). Children do not monitor their supervisor:
+  // 100k monitors on one actor make CAF's exit handling (unlink_from) quadratic.
+  if (!stopped_)
+    for (auto& c : children_)
+      if (c.actor)
+        send_exit(c.actor, caf::exit_reason::kill);
   for (auto& c : children_)
     if (!c.spec->name.empty())
       names::unbind(home_system(), c.spec->name);

@@ -42,6 +42,7 @@ enum class errc : uint8_t {
   no_supervisor,        ///< the supervisor called no longer exists
   reached_max_restart_intensity,  ///< the supervisor gave up; context: child id, reason
   bad_start_args,       ///< a dynamic child's start arguments do not fit its init
+  exited_before_ready,  ///< a child exited normally before its init ack (OTP: {error, normal})
   // --- supervisor flag validation ---
   bad_strategy = 32,
   bad_intensity,
