@@ -93,3 +93,18 @@ TEST_F(names_test, names_are_released_when_the_supervisor_stops) {
   run();
   EXPECT_EQ(name_info(sys, "a_svc")->state, name_state::unbound);
 }
+
+// A service's protocol declared as a typed interface; callers get compile-time checks.
+using ping_protocol = caf::typed_actor<caf::replies_to<ping_atom>::with<std::string>>;
+
+TEST_F(names_test, typed_lookup_checks_the_protocol_at_compile_time) {
+  start_ok(flags(), {named("a")});
+  auto ref = lookup_as<ping_protocol>(sys, "a_svc");
+  ASSERT_TRUE(ref);
+  auto out = std::make_shared<std::string>();
+  sys.spawn([r = *ref, out](caf::event_based_actor* self) {
+    self->request(r, caf::infinite, ping_atom::value).then([out](std::string& s) { *out = s; });
+  });
+  run();
+  EXPECT_EQ(*out, "a");
+}

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
@@ -60,6 +61,21 @@ struct name_stats {
 /// Returns the stable handle of `name`, or `errc::unknown_name` if no service was ever
 /// bound to it on this actor system.
 caf::expected<caf::actor> lookup(caf::actor_system& sys, const std::string& name);
+
+/// Like `lookup`, as a typed handle: the service's message protocol declared as a CAF
+/// typed actor interface, checked at compile time on the caller's side.
+/// ```cpp
+/// using greeter_protocol = caf::typed_actor<caf::replies_to<std::string>::with<std::string>>;
+/// auto greeter = warden::lookup_as<greeter_protocol>(sys, "greeter");
+/// self->request(*greeter, 1s, "world"s);   // a message outside the protocol won't compile
+/// ```
+template <class Protocol>
+caf::expected<Protocol> lookup_as(caf::actor_system& sys, const std::string& name) {
+  auto hdl = lookup(sys, name);
+  if (!hdl)
+    return hdl.error();
+  return caf::actor_cast<Protocol>(*hdl);
+}
 
 /// The state and counters of `name`, or `errc::unknown_name`.
 caf::expected<name_stats> name_info(caf::actor_system& sys, const std::string& name);
