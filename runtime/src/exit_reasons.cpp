@@ -14,8 +14,9 @@ namespace {
 constexpr caf::atom_value exit_category = caf::atom("exit");
 constexpr caf::atom_value system_category = caf::atom("system");
 
+// An empty caf::error (normal) has no category: CAF 0.17 dereferences null there.
 bool is_exit(const caf::error& reason, caf::exit_reason code) {
-  return reason.category() == exit_category && reason.code() == static_cast<uint8_t>(code);
+  return reason && reason.category() == exit_category && reason.code() == static_cast<uint8_t>(code);
 }
 
 // Renders a context element: strings quoted, nested errors described.

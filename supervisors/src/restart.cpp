@@ -111,6 +111,10 @@ void supervisor_actor::execute_restart(uint64_t key) {
 void supervisor_actor::restart_group(child& failed, std::vector<uint64_t> stop_keys,
                                      std::vector<uint64_t> start_keys) {
   begin();
+  // OTP: del_child / split_child first. The failed child already exited (or is between
+  // attempts): if this attempt fails before reaching it, a retry or a shutdown must not
+  // stop and report it again.
+  set_stopped(failed);
   auto failed_key = failed.key;
   auto stopped = stop_keys;
   stop_in_reverse(std::move(stop_keys), [this, failed_key, stopped = std::move(stopped),
@@ -127,7 +131,8 @@ void supervisor_actor::restart_group(child& failed, std::vector<uint64_t> stop_k
     });
     start_in_order(std::move(start_keys), 0, [this, failed_key](caf::error err, uint64_t bad) {
       if (!err) {
-        if (auto* c = find(failed_key))
+        // As under one_for_one: a child whose restart answered ignore was not restarted.
+        if (auto* c = find(failed_key); c != nullptr && c->state == child::phase::running)
           emit(event_kind::child_restarted, *c);
       } else if (auto* c = find(bad)) {
         restart_failed(*c, err);
@@ -155,6 +160,9 @@ void supervisor_actor::on_retry(uint64_t key, uint64_t token) {
 
 void supervisor_actor::give_up(child& c, const caf::error& reason) {
   emit(event_kind::reached_max_restart_intensity, c, reason);
+  // OTP: del_child(Child) first. The culprit already exited (its exit was reported), so the
+  // shutdown below must not stop and report it a second time.
+  set_stopped(c);
   // The culprit travels up: {shutdown, reached_max_restart_intensity(id, reason)}.
   stop_all_and_quit(
     shutdown_with(make_error(errc::reached_max_restart_intensity, c.id(), reason)));

@@ -60,6 +60,7 @@ void supervisor_actor::done() {
 // --- steps -------------------------------------------------------------------------------
 
 void supervisor_actor::start_one(child& c, std::function<void(caf::error, bool)> cont) {
+  clear_timeout(c);
   c.token = next_token_++;
   c.state = child::phase::starting;
   c.exit_reason = caf::error{};
@@ -81,10 +82,11 @@ void supervisor_actor::start_one(child& c, std::function<void(caf::error, bool)>
   by_actor_.emplace(instance.address(), c.key);
   monitor(instance);
   if (auto timeout = c.spec->effective_start_timeout())
-    delayed_send(this, *timeout, start_timeout_atom::value, c.key, c.token);
+    arm_timeout(c, *timeout, timeout_kind::start);
 }
 
 void supervisor_actor::finish_start(child& c, caf::error reason, bool ignored) {
+  clear_timeout(c);
   auto cont = std::move(c.on_started);
   c.on_started = nullptr;
   if (!reason && !ignored && !c.spec->name.empty()) {
@@ -136,6 +138,7 @@ void supervisor_actor::stop_one(child& c, std::function<void()> cont) {
     cont();
     return;
   }
+  clear_timeout(c);
   c.state = child::phase::stopping;
   c.token = next_token_++;
   c.on_stopped = std::move(cont);
@@ -146,7 +149,7 @@ void supervisor_actor::stop_one(child& c, std::function<void()> cont) {
       break;
     case shutdown_policy::kind::timeout:
       send_exit(c.actor, caf::exit_reason::user_shutdown);
-      delayed_send(this, policy.time, stop_timeout_atom::value, c.key, c.token);
+      arm_timeout(c, policy.time, timeout_kind::stop);
       break;
     case shutdown_policy::kind::infinity:
       send_exit(c.actor, caf::exit_reason::user_shutdown);
@@ -155,9 +158,15 @@ void supervisor_actor::stop_one(child& c, std::function<void()> cont) {
 }
 
 void supervisor_actor::report_stop(child& c, const caf::error& reason) {
+  // OTP's shutdown/1: brutal_kill expects killed, the others plain shutdown; a child that
+  // is not permanent may also end with normal, shutdown or {shutdown, Term}. Anything else
+  // (and a kill after the shutdown timeout) is a shutdown error.
   bool brutal = c.spec->effective_shutdown().how == shutdown_policy::kind::brutal_kill;
   bool as_asked = brutal ? is_killed(reason)
-                         : is_shutdown(reason) && !c.killed_after_timeout;
+                         : is_shutdown(reason) && reason.context().empty()
+                             && !c.killed_after_timeout;
+  if (c.spec->restart != restart_type::permanent && is_shutdown(reason))
+    as_asked = true;
   if (as_asked)
     emit(event_kind::child_shutdown, c, reason);
   else if (!(is_normal(reason) && c.spec->restart != restart_type::permanent))
@@ -189,6 +198,54 @@ void supervisor_actor::on_stop_timeout(uint64_t key, uint64_t token) {
   send_exit(c->actor, caf::exit_reason::kill);
 }
 
+// --- timeouts ------------------------------------------------------------------------------
+
+void supervisor_actor::arm_timeout(child& c, caf::timespan after, timeout_kind kind) {
+  clear_timeout(c);
+  c.deadline = now() + after;
+  deadlines_.emplace(deadline_key{c.deadline, c.token}, std::make_pair(kind, c.key));
+  rearm_timer();
+}
+
+void supervisor_actor::clear_timeout(child& c) {
+  if (c.deadline == caf::actor_clock::time_point{})
+    return;
+  deadlines_.erase(deadline_key{c.deadline, c.token});
+  c.deadline = {};
+}
+
+void supervisor_actor::rearm_timer() {
+  if (deadlines_.empty())
+    return;
+  auto when = deadlines_.begin()->first.first;
+  if (armed_ && armed_for_ <= when)
+    return;  // the armed timer fires first and re-arms
+  armed_ = true;
+  armed_for_ = when;
+  auto t = now();
+  delayed_send(this, when > t ? when - t : caf::timespan{0}, timer_atom::value,
+               ++timer_generation_);
+}
+
+void supervisor_actor::on_timer(uint64_t generation) {
+  if (generation != timer_generation_)
+    return;  // superseded by a timer for an earlier deadline
+  armed_ = false;
+  auto t = now();
+  while (!deadlines_.empty() && deadlines_.begin()->first.first <= t) {
+    auto node = deadlines_.extract(deadlines_.begin());
+    auto token = node.key().second;
+    auto [kind, key] = node.mapped();
+    if (auto* c = find(key); c != nullptr && c->token == token)
+      c->deadline = {};
+    if (kind == timeout_kind::start)
+      on_start_timeout(key, token);
+    else
+      on_stop_timeout(key, token);
+  }
+  rearm_timer();
+}
+
 void supervisor_actor::on_down(caf::down_msg& msg) {
   auto i = by_actor_.find(msg.source);
   if (i == by_actor_.end())
@@ -199,6 +256,7 @@ void supervisor_actor::on_down(caf::down_msg& msg) {
   if (c == nullptr)
     return;
   c->actor = nullptr;
+  c->last_actor = msg.source;
   switch (c->state) {
     case child::phase::starting:
       finish_start(*c, as_start_failure(std::move(msg.reason)), false);
@@ -292,6 +350,7 @@ caf::behavior supervisor_actor::make_behavior() {
     },
     [this](start_timeout_atom, uint64_t key, uint64_t token) { on_start_timeout(key, token); },
     [this](stop_timeout_atom, uint64_t key, uint64_t token) { on_stop_timeout(key, token); },
+    [this](timer_atom, uint64_t generation) { on_timer(generation); },
     [this](retry_atom, uint64_t key, uint64_t token) {
       run_or_defer([this, key, token] { on_retry(key, token); });
     },
@@ -314,12 +373,17 @@ caf::behavior supervisor_actor::make_behavior() {
     [this](terminate_child_atom, std::string& id) {
       auto rp = make_response_promise();
       run_or_defer([this, id = std::move(id), rp]() mutable {
-        api_terminate_child(dynamic() ? nullptr : find(id), rp); }, rp);
+        if (dynamic())  // OTP: {error, simple_one_for_one}
+          rp.deliver(make_error(errc::not_supported,
+                                std::string{"terminate_child(id) on a dynamic supervisor"}));
+        else
+          api_terminate_child(find(id), rp);
+      }, rp);
     },
     [this](terminate_child_atom, caf::actor& hdl) {
       auto rp = make_response_promise();
       run_or_defer([this, hdl = std::move(hdl), rp]() mutable {
-        api_terminate_child(find(hdl.address()), rp); }, rp);
+        api_terminate_dynamic(hdl, rp); }, rp);
     },
     [this](restart_child_atom, std::string& id) {
       auto rp = make_response_promise();
@@ -574,6 +638,30 @@ void supervisor_actor::api_terminate_child(child* c, caf::response_promise rp) {
   });
 }
 
+void supervisor_actor::api_terminate_dynamic(const caf::actor& hdl, caf::response_promise rp) {
+  // OTP: terminate_child by pid is for simple_one_for_one only. A child between failed
+  // restarts is found by the actor that died; a dead actor that is no child is ok (it was
+  // terminated already); a live one is not_found.
+  if (!dynamic() || !hdl) {
+    rp.deliver(make_error(errc::not_found));
+    return;
+  }
+  auto* c = find(hdl.address());
+  if (c == nullptr)
+    for (auto& x : children_)
+      if (x.state == child::phase::restarting && x.last_actor == hdl.address()) {
+        c = &x;
+        break;
+      }
+  if (c == nullptr
+      && caf::actor_cast<caf::abstract_actor*>(hdl)->getf(
+        caf::abstract_actor::is_cleaned_up_flag)) {
+    rp.deliver(ok_atom::value);
+    return;
+  }
+  api_terminate_child(c, rp);
+}
+
 void supervisor_actor::api_restart_child(const std::string& id, caf::response_promise rp) {
   if (dynamic()) {
     rp.deliver(make_error(errc::not_supported, std::string{"restart_child on a dynamic supervisor"}));
@@ -658,6 +746,18 @@ std::vector<child_info> supervisor_actor::which_children() const {
 
 child_counts supervisor_actor::count_children() const {
   child_counts out;
+  if (dynamic()) {
+    // OTP: one spec (the template); supervisors / workers count every instance.
+    out.specs = 1;
+    for (auto& c : children_)
+      if (c.actor)
+        ++out.active;
+    if (template_->type == child_type::supervisor)
+      out.supervisors = children_.size();
+    else
+      out.workers = children_.size();
+    return out;
+  }
   for (auto& c : children_) {
     ++out.specs;
     if (c.actor)
@@ -715,6 +815,7 @@ void supervisor_actor::remove_child(uint64_t key) {
   if (i == by_key_.end())
     return;
   auto iter = i->second;
+  clear_timeout(*iter);
   if (iter->actor)
     by_actor_.erase(iter->actor.address());
   if (!dynamic())
@@ -724,6 +825,7 @@ void supervisor_actor::remove_child(uint64_t key) {
 }
 
 void supervisor_actor::set_stopped(child& c) {
+  clear_timeout(c);
   c.state = child::phase::stopped;
   c.token = next_token_++;
   c.exit_reason = caf::error{};

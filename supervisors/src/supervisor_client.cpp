@@ -83,11 +83,7 @@ caf::error stop_supervisor(caf::actor_system& sys, const caf::actor& sup,
   self->send_exit(sup, caf::exit_reason::user_shutdown);
   caf::error result;
   self->receive(
-    [&](caf::down_msg& msg) {
-      result = msg.reason;
-      if (result == caf::exit_reason::unknown)  // already gone before we asked
-        result = make_error(errc::no_supervisor);
-    },
+    [&](caf::down_msg& msg) { result = msg.reason; },
     caf::after(timeout) >> [&] { result = make_error(errc::start_timeout, std::string{"stop"}); });
   return result;
 }

@@ -2,6 +2,9 @@
 // plus helpers to start supervisors, call them and make test services do things.
 #pragma once
 
+#include <algorithm>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -205,6 +208,69 @@ protected:
   caf::error call_ok(const caf::actor& dest, Ts... xs) {
     auto res = call<ok_atom>(dest, xs...);
     return res ? caf::error{} : res.error();
+  }
+
+  /// Where the answer of a `request` appears (empty until it arrives).
+  template <class T>
+  using answer = std::shared_ptr<std::optional<caf::expected<T>>>;
+
+  /// Puts one request into `dest`'s mailbox right now, behind what is already there and
+  /// ahead of anything sent later, and returns where its answer will appear. Runs nothing
+  /// else: use it to place a call between two steps of a supervisor (see `run_until`) or
+  /// for an answer that needs `advance()`.
+  template <class T, class... Ts>
+  answer<T> request(const caf::actor& dest, Ts... xs) {
+    auto out = std::make_shared<std::optional<caf::expected<T>>>();
+    auto a = sys.spawn([=](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, xs...)
+        .then([out](T& x) { *out = std::move(x); },
+              [out](caf::error& err) { *out = std::move(err); });
+    });
+    sched.prioritize(a);
+    sched.run_once();
+    return out;
+  }
+
+  /// Runs one job at a time until `pred` holds (true) or nothing is left to run (false).
+  bool run_until(const std::function<bool()>& pred) {
+    while (!pred())
+      if (!sched.try_run_once())
+        return false;
+    return true;
+  }
+
+  /// A root supervisor spawned by `start_pending`; `ack` holds its init answer once sent.
+  struct pending_start {
+    caf::actor sup;
+    std::shared_ptr<std::optional<caf::error>> ack;
+  };
+
+  /// Spawns a root supervisor and runs until it is idle, without requiring its start to
+  /// have completed (e.g. a child that never reports ready: `advance()` then look at
+  /// `ack`). The supervisor is watched (`exit_reason_of`) and killed at the end.
+  pending_start start_pending(supervisor_flags f, std::vector<child_spec> children) {
+    auto ack = std::make_shared<std::optional<caf::error>>();
+    auto collector = sys.spawn([ack](caf::event_based_actor*) -> caf::behavior {
+      return {[ack](init_ack_atom, uint64_t, bool, caf::error& err) { *ack = err; }};
+    });
+    started_.push_back(collector);
+    start_info info;
+    info.supervisor = collector;
+    info.token = 1;
+    auto sup = spawn_supervisor(sys, std::move(f), std::move(children), info);
+    watch(sup);
+    started_.push_back(sup);
+    run();
+    return {sup, ack};
+  }
+
+  /// "name:child" of the recorded events whose kind is in `kinds`, in order.
+  std::vector<std::string> trace(std::initializer_list<event_kind> kinds) const {
+    std::vector<std::string> out;
+    for (auto& ev : events->events())
+      if (std::find(kinds.begin(), kinds.end(), ev.kind) != kinds.end())
+        out.push_back(std::string{to_string(ev.kind)} + ":" + ev.child);
+    return out;
   }
 
   std::vector<child_info> children(const caf::actor& sup) {

@@ -85,7 +85,7 @@ caf::error make_error(errc code, Ts&&... context) {
 
 /// True when `err` is the Warden error `code`.
 inline bool is(const caf::error& err, errc code) {
-  return err.category() == error_category && err.code() == static_cast<uint8_t>(code);
+  return err && err.category() == error_category && err.code() == static_cast<uint8_t>(code);
 }
 
 /// Registers Warden's error category and message types with `cfg`. Call once before

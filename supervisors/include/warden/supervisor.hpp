@@ -26,12 +26,12 @@
 /// |---------------------------------------------|-----------------------------------------------------------|
 /// | (start_child_atom, child_spec)              | actor; actor() if ignored; already_started(actor), already_present, spec errors, failed start's error |
 /// | (start_child_atom, caf::message args)       | dynamic: actor; max_children; the start error             |
-/// | (terminate_child_atom, std::string id)      | ok (unit); not_found                                      |
-/// | (terminate_child_atom, caf::actor child)    | dynamic: ok; not_found                                    |
+/// | (terminate_child_atom, std::string id)      | ok (unit); not_found; not_supported (dynamic)             |
+/// | (terminate_child_atom, caf::actor child)    | dynamic: ok (also for a dead actor); not_found            |
 /// | (restart_child_atom, std::string id)        | actor; running; restarting; not_found; not_supported; the start error |
 /// | (delete_child_atom, std::string id)         | ok; running; restarting; not_found; not_supported         |
 /// | (which_children_atom)                       | std::vector<child_info>, newest first                     |
-/// | (count_children_atom)                       | child_counts                                              |
+/// | (count_children_atom)                       | child_counts (dynamic: specs is 1, the template)          |
 /// | (get_childspec_atom, std::string id)        | child_spec; not_found                                     |
 /// | (get_childspec_atom, caf::actor child)      | child_spec; not_found                                     |
 /// | (child_status_atom)                         | supervisor_status (restart counts, intensity headroom)    |

@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -25,6 +26,9 @@
 #include "warden/supervisor.hpp"
 
 namespace warden::internal {
+
+/// Self message of the supervisor's single timeout timer: (timer_atom, generation).
+using timer_atom = caf::atom_constant<caf::atom("supTimer")>;
 
 /// One child as the supervisor tracks it.
 struct child {
@@ -41,8 +45,10 @@ struct child {
   std::shared_ptr<const child_spec> spec;   // shared by all dynamic children
   caf::message args;                        // dynamic: start_child args
   caf::actor actor;
+  caf::actor_addr last_actor;               // the instance that died last
   phase state = phase::stopped;
   uint64_t token = 0;                       // current start or stop attempt
+  caf::actor_clock::time_point deadline{};  // of the armed start/stop timeout, if any
   caf::error exit_reason;                   // set in phase exited
   bool killed_after_timeout = false;
   uint32_t restart_count = 0;
@@ -89,6 +95,16 @@ private:
   void on_start_timeout(uint64_t key, uint64_t token);
   void on_stop_timeout(uint64_t key, uint64_t token);
 
+  // --- timeouts (supervisor_actor.cpp) ---
+  // Start and stop timeouts share one armed CAF timer (the earliest deadline): a
+  // delayed_send per start wakes CAF's clock thread every time, which cost about a third
+  // of the CPU of restart and start_child loops.
+  enum class timeout_kind : uint8_t { start, stop };
+  void arm_timeout(child& c, caf::timespan after, timeout_kind kind);
+  void clear_timeout(child& c);
+  void rearm_timer();
+  void on_timer(uint64_t generation);
+
   // --- lifecycle (supervisor_actor.cpp) ---
   void start_initial_children();
   void shutdown(caf::error reason);
@@ -99,6 +115,7 @@ private:
   void api_start_child(child_spec spec, caf::response_promise rp);
   void api_start_dynamic(caf::message args, caf::response_promise rp);
   void api_terminate_child(child* c, caf::response_promise rp);
+  void api_terminate_dynamic(const caf::actor& hdl, caf::response_promise rp);
   void api_restart_child(const std::string& id, caf::response_promise rp);
   void api_delete_child(const std::string& id, caf::response_promise rp);
   std::vector<child_info> which_children() const;
@@ -146,6 +163,11 @@ private:
   uint64_t next_key_ = 1;
   uint64_t next_token_ = 1;
   uint64_t total_restarts_ = 0;
+  using deadline_key = std::pair<caf::actor_clock::time_point, uint64_t>;  // when, token
+  std::map<deadline_key, std::pair<timeout_kind, uint64_t>> deadlines_;   // -> kind, key
+  caf::actor_clock::time_point armed_for_{};
+  bool armed_ = false;
+  uint64_t timer_generation_ = 0;
   caf::timespan lifecycle_event_delay_{0};  // the delay field of the next event
 
   struct pending_call {

@@ -1,0 +1,59 @@
+/// @file
+/// Built-in service types for tree files, demos and tests: small, predictable services
+/// you can name in a tree file (`service = "counter"`) without writing C++.
+///
+/// | type               | params (default)                                  | answers                                   |
+/// |--------------------|---------------------------------------------------|-------------------------------------------|
+/// | `echo`             | none                                              | any string -> the same string             |
+/// | `counter`          | `start` (0)                                       | `add` -> incremented int, `get` -> int    |
+/// | `failing_start`    | `fail_starts` (1), `ok_starts` (0), `mode` ("error") | like echo once running; `get` -> starts so far (int64) |
+/// | `ignores_shutdown` | none                                              | like echo; only `kill` stops it           |
+/// | `ticker`           | `interval_ms` (100)                               | `get` -> ticks so far (int64)             |
+///
+/// `failing_start`: starts number `ok_starts + 1` to `ok_starts + fail_starts` fail (the
+/// count survives restarts: it lives in the start function); `mode` says how: "error"
+/// (init answers an error), "exception" (init throws) or "ignore" (init answers ignore).
+///
+/// Every built-in service also speaks the fault protocol (see fault_plan.hpp):
+/// - `(quit_atom, caf::error reason)`: quits with `reason` (also normal, which an exit
+///   signal cannot do: services ignore normal exit signals);
+/// - `(throw_atom)`: the handler throws `std::runtime_error("injected exception")`;
+/// - fault switches: a start failure armed for the child's path makes the next init fail;
+///   a stalled path makes the service ignore shutdown exit signals (kill still works).
+///
+/// ```cpp
+/// warden::service_catalog catalog;
+/// warden::add_builtin_services(catalog);
+/// warden::service_params p;
+/// p.set("start", int64_t{10});
+/// auto start = catalog.make("counter", p);   // expected<start_function>
+/// ...
+/// self->request(counter, 1s, warden::builtin::add_atom::value).then([](int n) { ... });
+/// ```
+#pragma once
+
+#include <caf/atom.hpp>
+
+#include "warden/service_catalog.hpp"
+
+namespace warden {
+
+namespace builtin {
+
+/// `(quit_atom, caf::error)`: quit with that reason.
+using quit_atom = caf::atom_constant<caf::atom("quit")>;
+/// `(throw_atom)`: throw from the handler (a crash with reason runtime_error).
+using throw_atom = caf::atom_constant<caf::atom("throw")>;
+/// counter: `(add_atom)` -> the incremented value (int).
+using add_atom = caf::atom_constant<caf::atom("add")>;
+/// counter, ticker, failing_start: `(get_atom)` -> the current value.
+using get_atom = caf::atom_constant<caf::atom("get")>;
+/// ticker: the self message of each tick.
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+} // namespace builtin
+
+/// Registers echo, counter, failing_start, ignores_shutdown and ticker in `catalog`.
+void add_builtin_services(service_catalog& catalog);
+
+} // namespace warden

@@ -1,0 +1,194 @@
+#include "warden/builtin_services.hpp"
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "warden/exit_reasons.hpp"
+#include "warden/fault_plan.hpp"
+#include "warden/service.hpp"
+
+namespace warden {
+
+namespace {
+
+using namespace builtin;
+
+// --- what every built-in service shares --------------------------------------------------
+
+// A start failure armed by a fail_next_start fault (nullopt: start normally).
+std::optional<caf::error> armed_start_failure(const std::string& path) {
+  if (path.empty())
+    return std::nullopt;
+  return fault_switches::global().take_start_failure(path);
+}
+
+// Replaces the service's exit handler: like the default one (normal is ignored, anything
+// else runs terminate and quits), but a shutdown is ignored when asked to (always, or
+// while a stall_shutdown fault is on for this path). Kill never reaches a handler.
+void trap_exits(service_actor* self, std::string path, bool always_ignore_shutdown) {
+  self->set_exit_handler([self, path = std::move(path), always_ignore_shutdown](caf::exit_msg& msg) {
+    if (is_normal(msg.reason))
+      return;
+    if (is_shutdown(msg.reason)
+        && (always_ignore_shutdown
+            || (!path.empty() && fault_switches::global().shutdown_stalled(path))))
+      return;
+    try {
+      self->terminate(msg.reason);
+    } catch (...) {
+      // The exit reason stays the one asked for.
+    }
+    self->quit(msg.reason);
+  });
+}
+
+// The service's handlers plus the fault protocol: quit with any reason, throw from a
+// handler.
+template <class... Handlers>
+caf::behavior with_fault_protocol(service_actor* self, Handlers... handlers) {
+  return caf::behavior{
+    std::move(handlers)...,
+    [self](quit_atom, caf::error& reason) { self->quit(std::move(reason)); },
+    [](throw_atom) { throw std::runtime_error("injected exception"); },
+  };
+}
+
+// Common init steps; nullopt when the service may go on.
+std::optional<caf::error> begin_init(service_actor* self, const std::string& path,
+                                     bool always_ignore_shutdown = false) {
+  if (auto failure = armed_start_failure(path))
+    return failure;
+  trap_exits(self, path, always_ignore_shutdown);
+  return std::nullopt;
+}
+
+// --- the services ------------------------------------------------------------------------
+
+init_result echo(service_actor* self, std::string path) {
+  if (auto failure = begin_init(self, path))
+    return *failure;
+  return with_fault_protocol(self, [](const std::string& s) { return s; });
+}
+
+struct counter_state {
+  int value = 0;
+};
+
+init_result counter(stateful_service<counter_state>* self, std::string path, int start) {
+  if (auto failure = begin_init(self, path))
+    return *failure;
+  self->state.value = start;
+  return with_fault_protocol(
+    self, [self](add_atom) { return ++self->state.value; },
+    [self](get_atom) { return self->state.value; });
+}
+
+enum class fail_mode { error, exception, ignore };
+
+init_result failing_start(service_actor* self, std::string path,
+                          std::shared_ptr<std::atomic<int64_t>> starts, int64_t ok_starts,
+                          int64_t fail_starts, fail_mode mode) {
+  if (auto failure = begin_init(self, path))
+    return *failure;
+  auto n = ++*starts;  // this start's number, counted across restarts
+  if (n > ok_starts && n <= ok_starts + fail_starts) {
+    auto what = fmt::format("start {} fails on purpose (failing_start: ok_starts = {}, "
+                            "fail_starts = {})",
+                            n, ok_starts, fail_starts);
+    switch (mode) {
+      case fail_mode::error: return caf::make_error(caf::sec::runtime_error, what);
+      case fail_mode::exception: throw std::runtime_error(what);
+      case fail_mode::ignore: return warden::ignore;
+    }
+  }
+  return with_fault_protocol(
+    self, [](const std::string& s) { return s; }, [starts](get_atom) { return starts->load(); });
+}
+
+init_result ignores_shutdown(service_actor* self, std::string path) {
+  if (auto failure = begin_init(self, path, true))
+    return *failure;
+  return with_fault_protocol(self, [](const std::string& s) { return s; });
+}
+
+struct ticker_state {
+  int64_t ticks = 0;
+};
+
+init_result ticker(stateful_service<ticker_state>* self, std::string path,
+                   std::chrono::milliseconds interval) {
+  if (auto failure = begin_init(self, path))
+    return *failure;
+  self->delayed_send(self, interval, tick_atom::value);
+  return with_fault_protocol(
+    self,
+    [self, interval](tick_atom) {
+      ++self->state.ticks;
+      self->delayed_send(self, interval, tick_atom::value);
+    },
+    [self](get_atom) { return self->state.ticks; });
+}
+
+// --- factories (read params up front, so a bad value fails the tree file) -----------------
+
+caf::expected<start_function> make_echo(const service_params& p) {
+  return service(echo, p.child_path);
+}
+
+caf::expected<start_function> make_counter(const service_params& p) {
+  auto start = p.get_int("start", 0, INT32_MIN, INT32_MAX);
+  if (!start)
+    return start.error();
+  return service(counter, p.child_path, static_cast<int>(*start));
+}
+
+caf::expected<start_function> make_failing_start(const service_params& p) {
+  auto fail_starts = p.get_int("fail_starts", 1, 0);
+  if (!fail_starts)
+    return fail_starts.error();
+  auto ok_starts = p.get_int("ok_starts", 0, 0);
+  if (!ok_starts)
+    return ok_starts.error();
+  auto mode_name = p.get_choice("mode", "error", {"error", "exception", "ignore"});
+  if (!mode_name)
+    return mode_name.error();
+  auto mode = *mode_name == "error"       ? fail_mode::error
+              : *mode_name == "exception" ? fail_mode::exception
+                                          : fail_mode::ignore;
+  // One counter per child spec, shared by all its starts: restarts see earlier starts.
+  auto starts = std::make_shared<std::atomic<int64_t>>(0);
+  return service(failing_start, p.child_path, starts, *ok_starts, *fail_starts, mode);
+}
+
+caf::expected<start_function> make_ignores_shutdown(const service_params& p) {
+  return service(ignores_shutdown, p.child_path);
+}
+
+caf::expected<start_function> make_ticker(const service_params& p) {
+  auto interval = p.get_duration("interval_ms", std::chrono::milliseconds{100});
+  if (!interval)
+    return interval.error();
+  if (interval->count() <= 0)
+    return make_error(errc::bad_config, std::string{"interval_ms"}, std::string{"must be > 0"});
+  return service(ticker, p.child_path, *interval);
+}
+
+} // namespace
+
+void add_builtin_services(service_catalog& catalog) {
+  catalog.add("echo", make_echo, "replies to any string with the same string");
+  catalog.add("counter", make_counter,
+              "an int from param start (0): \"add\" increments and answers it, \"get\" answers it");
+  catalog.add("failing_start", make_failing_start,
+              "after ok_starts (0) good starts, fail_starts (1) starts fail; mode = "
+              "error|exception|ignore (error)");
+  catalog.add("ignores_shutdown", make_ignores_shutdown,
+              "like echo, but ignores shutdown signals: only kill stops it");
+  catalog.add("ticker", make_ticker,
+              "sends itself a tick every interval_ms (100) and counts; \"get\" answers the count");
+}
+
+} // namespace warden

@@ -1,0 +1,96 @@
+/// @file
+/// Declared trees: a supervision tree written down in a TOML file, turned into the
+/// supervisor flags and child specs that `start_supervisor` takes. Services are named by
+/// type and built by a `service_catalog`; a child with `type = "supervisor"` is a nested
+/// supervisor with its own flags and `[[children.children]]`. docs/config-reference.md
+/// lists every field and default.
+///
+/// Loading checks everything before anything starts: TOML syntax, unknown keys, types,
+/// ranges, enum values, service types and their parameters, and then the same flag and
+/// child-spec validation the supervisor runs at start. Every problem is one
+/// `errc::bad_config` error whose context is a single string
+/// `"FILE:LINE: FIELD: what is wrong"`, e.g.
+/// `tree.toml:12: children[1].restart: "sometimes" is not one of: permanent, transient,
+/// temporary`. Field paths count children from 0.
+///
+/// ```toml
+/// strategy = "one_for_one"     # root supervisor flags at the top level
+/// intensity = 3
+///
+/// [[children]]
+/// id = "counter"
+/// service = "counter"
+/// [children.params]
+/// start = 10
+///
+/// [[children]]
+/// id = "db_sup"
+/// type = "supervisor"
+/// strategy = "one_for_all"
+///   [[children.children]]
+///   id = "db"
+///   service = "echo"
+/// ```
+///
+/// ```cpp
+/// warden::service_catalog catalog;
+/// warden::add_builtin_services(catalog);   // nodes/builtin_services.hpp
+/// auto tree = warden::load_tree_file("tree.toml", catalog);
+/// if (!tree) { std::cerr << warden::config_error_text(tree.error()) << '\n'; return 2; }
+/// tree->flags.events = log;
+/// auto root = warden::start_supervisor(sys, tree->flags, tree->children);
+/// ```
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "warden/child_spec.hpp"
+#include "warden/service_catalog.hpp"
+#include "warden/supervisor_flags.hpp"
+
+namespace warden {
+
+/// One child of a declared tree, at any depth: where it sits and what it runs. For tools
+/// (fault injection checks paths against it).
+struct declared_child {
+  /// Report path of the child: "<supervisor path>/<id>", e.g. "root/db_sup/db".
+  std::string path;
+  /// Service type; empty for a supervisor.
+  std::string service;
+  child_type type = child_type::worker;
+  /// The one spec of a dynamic supervisor: its instances have no id and no path.
+  bool dynamic_template = false;
+  /// "FILE:LINE" of the child's table.
+  std::string source;
+};
+
+/// A tree read from a file: ready for `start_supervisor(sys, flags, children)`.
+struct declared_tree {
+  /// Root supervisor flags (`events` is left empty: the caller decides where they go).
+  supervisor_flags flags;
+  std::vector<child_spec> children;
+  /// Every child at every depth, parents before their children, in start order.
+  std::vector<declared_child> layout;
+  /// The file (or source name) the tree came from.
+  std::string source;
+};
+
+/// Reads and checks the tree file at `path`. Errors: `errc::bad_config` with context
+/// `"FILE:LINE: FIELD: what"` (a file that cannot be read: `"FILE: cannot read: why"`).
+caf::expected<declared_tree> load_tree_file(const std::string& path,
+                                            const service_catalog& catalog);
+
+/// Same as `load_tree_file` for TOML text; `source_name` stands for the file in messages.
+caf::expected<declared_tree> parse_tree(std::string_view toml_text,
+                                        const std::string& source_name,
+                                        const service_catalog& catalog);
+
+/// The message of a `bad_config` error (its context string), or `describe(err)` for any
+/// other error. For one-line reports on stderr.
+std::string config_error_text(const caf::error& err);
+
+} // namespace warden

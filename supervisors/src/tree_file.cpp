@@ -1,0 +1,640 @@
+// The tree file parser: TOML -> supervisor flags and child specs, every problem reported
+// as "FILE:LINE: FIELD: what". After parsing, each supervisor level runs the supervisor's
+// own validation (internal/validation.hpp) so a tree that would fail at start fails here,
+// with the line of the offending field.
+#include "warden/tree_file.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <utility>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "internal/validation.hpp"
+#include "warden/errors.hpp"
+#include "warden/exit_reasons.hpp"
+#include "warden/supervisor.hpp"
+
+namespace warden {
+
+namespace {
+
+/// Upper bound of millisecond fields: about 31 years, so nanosecond timespans never
+/// overflow.
+constexpr int64_t max_millis = 1'000'000'000'000;
+
+const std::vector<std::string> root_keys = {"name",          "strategy",     "intensity",
+                                            "period_ms",     "auto_shutdown", "max_children",
+                                            "backoff",       "children"};
+const std::vector<std::string> supervisor_only_keys = {"strategy",      "intensity",
+                                                       "period_ms",     "auto_shutdown",
+                                                       "max_children",  "backoff",
+                                                       "children"};
+const std::vector<std::string> worker_only_keys = {"service", "params"};
+const std::vector<std::string> common_child_keys = {"id",       "type",        "restart",
+                                                    "shutdown", "significant", "start_timeout_ms",
+                                                    "name"};
+const std::vector<std::string> backoff_keys = {"min_ms", "max_ms", "random_factor",
+                                               "reset_after_ms"};
+
+bool contains(const std::vector<std::string>& xs, std::string_view x) {
+  return std::find(xs.begin(), xs.end(), x) != xs.end();
+}
+
+std::string join(const std::vector<std::string>& xs) {
+  std::string out;
+  for (auto& x : xs) {
+    if (!out.empty())
+      out += ", ";
+    out += x;
+  }
+  return out;
+}
+
+int line_of(const toml::node& n) {
+  return static_cast<int>(n.source().begin.line);
+}
+
+const char* toml_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+// Lines of the fields that validation errors point back to (0: field not given).
+struct flag_lines {
+  int table = 1;
+  int strategy = 0;
+  int intensity = 0;
+  int period = 0;
+  int auto_shutdown = 0;
+  int max_children = 0;
+  int backoff = 0;
+  int children = 0;
+};
+
+struct child_lines {
+  int table = 0;
+  int id = 0;
+  int restart = 0;
+  int shutdown = 0;
+  int significant = 0;
+  int start_timeout = 0;
+  int name = 0;
+};
+
+// A child spec plus where it came from.
+struct parsed_child {
+  child_spec spec;
+  child_lines lines;
+  std::string field;  // e.g. "children[1]" or "children[2].children[0]"
+};
+
+class tree_parser {
+public:
+  tree_parser(std::string file, const service_catalog& catalog)
+    : file_(std::move(file)), catalog_(catalog) {
+  }
+
+  caf::expected<declared_tree> parse(const toml::table& doc) {
+    declared_tree out;
+    out.source = file_;
+    flag_lines lines;
+    for (auto&& [key, node] : doc)
+      if (!contains(root_keys, key.str()))
+        return fail(line_of(node), std::string{key.str()},
+                    fmt::format("unknown key (allowed here: {})", join(root_keys)));
+    if (auto* n = doc.get("name")) {
+      auto name = read_id(*n, "name");
+      if (!name)
+        return name.error();
+      out.flags.name = *name;
+    }
+    if (auto err = parse_supervisor(doc, "", out.flags.name, lines, out.flags, out.children))
+      return err;
+    out.layout = std::move(layout_);
+    return out;
+  }
+
+private:
+  caf::error fail(int line, const std::string& field, const std::string& what) const {
+    return make_error(errc::bad_config, fmt::format("{}:{}: {}: {}", file_, line, field, what));
+  }
+
+  std::string where(int line) const { return fmt::format("{}:{}", file_, line); }
+
+  // --- typed readers ---------------------------------------------------------------------
+
+  caf::expected<int64_t> read_int(const toml::node& n, const std::string& field, int64_t min,
+                                  int64_t max) const {
+    if (!n.is_integer())
+      return fail(line_of(n), field, fmt::format("expected an integer, got {}", toml_type_name(n)));
+    auto x = n.as_integer()->get();
+    if (x < min)
+      return fail(line_of(n), field, fmt::format("must be >= {}, got {}", min, x));
+    if (x > max)
+      return fail(line_of(n), field, fmt::format("must be <= {}, got {}", max, x));
+    return x;
+  }
+
+  caf::expected<double> read_number(const toml::node& n, const std::string& field,
+                                    double min) const {
+    double x = 0;
+    if (n.is_floating_point())
+      x = n.as_floating_point()->get();
+    else if (n.is_integer())
+      x = static_cast<double>(n.as_integer()->get());
+    else
+      return fail(line_of(n), field, fmt::format("expected a number, got {}", toml_type_name(n)));
+    if (!(x >= min))  // also rejects NaN
+      return fail(line_of(n), field, fmt::format("must be >= {}, got {}", min, x));
+    return x;
+  }
+
+  caf::expected<std::string> read_string(const toml::node& n, const std::string& field) const {
+    if (!n.is_string())
+      return fail(line_of(n), field, fmt::format("expected a string, got {}", toml_type_name(n)));
+    return n.as_string()->get();
+  }
+
+  caf::expected<bool> read_bool(const toml::node& n, const std::string& field) const {
+    if (!n.is_boolean())
+      return fail(line_of(n), field,
+                  fmt::format("expected true or false, got {}", toml_type_name(n)));
+    return n.as_boolean()->get();
+  }
+
+  // Ids and the root name become path elements: non-empty, no '/'.
+  caf::expected<std::string> read_id(const toml::node& n, const std::string& field) const {
+    auto s = read_string(n, field);
+    if (!s)
+      return s;
+    if (s->empty())
+      return fail(line_of(n), field, "must not be empty");
+    if (s->find('/') != std::string::npos)
+      return fail(line_of(n), field, fmt::format("\"{}\" must not contain '/'", *s));
+    return s;
+  }
+
+  template <class E>
+  caf::expected<E> read_enum(const toml::node& n, const std::string& field,
+                             const std::vector<std::pair<std::string, E>>& allowed) const {
+    auto s = read_string(n, field);
+    if (!s)
+      return s.error();
+    std::vector<std::string> names;
+    for (auto& [name, value] : allowed) {
+      if (name == *s)
+        return value;
+      names.push_back(name);
+    }
+    return fail(line_of(n), field, fmt::format("\"{}\" is not one of: {}", *s, join(names)));
+  }
+
+  caf::expected<caf::timespan> read_millis(const toml::node& n, const std::string& field) const {
+    auto ms = read_int(n, field, 0, max_millis);
+    if (!ms)
+      return ms.error();
+    return caf::timespan{std::chrono::milliseconds{*ms}};
+  }
+
+  // --- supervisors -----------------------------------------------------------------------
+
+  // The supervisor fields of `t` (the document or a supervisor child), then its children.
+  // `prefix` is the field path of `t` ("" or "children[2]."), `path` its report path.
+  caf::error parse_supervisor(const toml::table& t, const std::string& prefix,
+                              const std::string& path, flag_lines lines,
+                              supervisor_flags& flags, std::vector<child_spec>& children) {
+    if (auto* n = t.get("strategy")) {
+      auto x = read_enum<strategy>(*n, prefix + "strategy",
+                                   {{"one_for_one", strategy::one_for_one},
+                                    {"one_for_all", strategy::one_for_all},
+                                    {"rest_for_one", strategy::rest_for_one},
+                                    {"dynamic", strategy::dynamic}});
+      if (!x)
+        return x.error();
+      flags.strategy = *x;
+      lines.strategy = line_of(*n);
+    }
+    if (auto* n = t.get("intensity")) {
+      auto x = read_int(*n, prefix + "intensity", 0, INT_MAX);
+      if (!x)
+        return x.error();
+      flags.intensity = static_cast<int>(*x);
+      lines.intensity = line_of(*n);
+    }
+    if (auto* n = t.get("period_ms")) {
+      auto x = read_millis(*n, prefix + "period_ms");
+      if (!x)
+        return x.error();
+      flags.period = *x;
+      lines.period = line_of(*n);
+    }
+    if (auto* n = t.get("auto_shutdown")) {
+      auto x = read_enum<auto_shutdown>(*n, prefix + "auto_shutdown",
+                                        {{"never", auto_shutdown::never},
+                                         {"any_significant", auto_shutdown::any_significant},
+                                         {"all_significant", auto_shutdown::all_significant}});
+      if (!x)
+        return x.error();
+      flags.auto_shutdown = *x;
+      lines.auto_shutdown = line_of(*n);
+    }
+    if (auto* n = t.get("max_children")) {
+      auto x = read_int(*n, prefix + "max_children", 0, INT64_MAX);
+      if (!x)
+        return x.error();
+      flags.max_children = static_cast<size_t>(*x);
+      lines.max_children = line_of(*n);
+    }
+    if (auto* n = t.get("backoff")) {
+      lines.backoff = line_of(*n);
+      if (auto err = parse_backoff(*n, prefix + "backoff", flags.backoff))
+        return err;
+    }
+    if (auto err = internal::validate_flags(flags))
+      return flag_error(err, prefix, lines);
+    std::vector<parsed_child> parsed;
+    if (auto* n = t.get("children")) {
+      lines.children = line_of(*n);
+      auto* arr = n->as_array();
+      if (arr == nullptr || !arr->is_array_of_tables())
+        return fail(line_of(*n), prefix + "children",
+                    "expected an array of tables ([[children]] sections)");
+      for (size_t i = 0; i < arr->size(); ++i) {
+        parsed_child pc;
+        pc.field = fmt::format("{}children[{}]", prefix, i);
+        if (auto err = parse_child(*arr->get(i)->as_table(), path, flags, pc))
+          return err;
+        parsed.push_back(std::move(pc));
+      }
+    }
+    // The supervisor's own checks, mapped back to lines.
+    for (auto& pc : parsed)
+      if (auto err = internal::validate_spec(pc.spec, flags))
+        return spec_error(err, pc, flags);
+    for (auto& pc : parsed)
+      children.push_back(pc.spec);
+    if (auto err = internal::validate_children(children, flags))
+      return children_error(err, prefix, lines, parsed);
+    return {};
+  }
+
+  caf::error parse_backoff(const toml::node& n, const std::string& field, backoff_policy& out) {
+    auto* t = n.as_table();
+    if (t == nullptr)
+      return fail(line_of(n), field, fmt::format("expected a table, got {}", toml_type_name(n)));
+    for (auto&& [key, value] : *t) {
+      auto name = std::string{key.str()};
+      auto sub = field + "." + name;
+      if (name == "random_factor") {
+        auto x = read_number(value, sub, 0.0);
+        if (!x)
+          return x.error();
+        out.random_factor = *x;
+        continue;
+      }
+      if (!contains(backoff_keys, name))
+        return fail(line_of(value), sub,
+                    fmt::format("unknown key (allowed here: {})", join(backoff_keys)));
+      auto x = read_millis(value, sub);
+      if (!x)
+        return x.error();
+      if (name == "min_ms")
+        out.min_delay = *x;
+      else if (name == "max_ms")
+        out.max_delay = *x;
+      else
+        out.reset_after = *x;
+    }
+    return {};
+  }
+
+  // --- children --------------------------------------------------------------------------
+
+  caf::error parse_child(const toml::table& t, const std::string& sup_path,
+                         const supervisor_flags& parent, parsed_child& out) {
+    auto& f = out.field;
+    auto& spec = out.spec;
+    out.lines.table = line_of(t);
+    // The type decides which keys are allowed.
+    auto type = child_type::worker;
+    if (auto* n = t.get("type")) {
+      auto x = read_enum<child_type>(*n, f + ".type",
+                                     {{"worker", child_type::worker},
+                                      {"supervisor", child_type::supervisor}});
+      if (!x)
+        return x.error();
+      type = *x;
+    }
+    bool is_sup = type == child_type::supervisor;
+    for (auto&& [key, value] : t) {
+      auto name = key.str();
+      if (contains(common_child_keys, name))
+        continue;
+      if (contains(supervisor_only_keys, name)) {
+        if (is_sup)
+          continue;
+        return fail(line_of(value), f + "." + std::string{name},
+                    "only allowed with type = \"supervisor\"");
+      }
+      if (contains(worker_only_keys, name)) {
+        if (!is_sup)
+          continue;
+        return fail(line_of(value), f + "." + std::string{name},
+                    "not allowed with type = \"supervisor\" (a supervisor runs children, "
+                    "not a service)");
+      }
+      auto allowed = common_child_keys;
+      auto& extra = is_sup ? supervisor_only_keys : worker_only_keys;
+      allowed.insert(allowed.end(), extra.begin(), extra.end());
+      return fail(line_of(value), f + "." + std::string{name},
+                  fmt::format("unknown key (allowed here: {})", join(allowed)));
+    }
+    // id: required, becomes the last element of the child's path.
+    auto* id_node = t.get("id");
+    if (id_node == nullptr)
+      return fail(line_of(t), f + ".id", "missing (every child needs an id)");
+    auto id = read_id(*id_node, f + ".id");
+    if (!id)
+      return id.error();
+    out.lines.id = line_of(*id_node);
+    auto path = sup_path + "/" + *id;
+    declared_child layout_entry;
+    layout_entry.path = path;
+    layout_entry.type = type;
+    layout_entry.dynamic_template = parent.strategy == strategy::dynamic;
+    layout_entry.source = where(out.lines.table);
+    if (is_sup) {
+      layout_.push_back(layout_entry);
+      supervisor_flags flags;
+      std::vector<child_spec> children;
+      flag_lines lines;
+      lines.table = out.lines.table;
+      if (auto err = parse_supervisor(t, f + ".", path, lines, flags, children))
+        return err;
+      spec = supervisor_child(*id, std::move(flags), std::move(children));
+    } else {
+      auto* svc = t.get("service");
+      if (svc == nullptr)
+        return fail(line_of(t), f + ".service",
+                    fmt::format("missing (a worker needs a service type; known: {})",
+                                join(catalog_.names())));
+      auto type_name = read_string(*svc, f + ".service");
+      if (!type_name)
+        return type_name.error();
+      layout_entry.service = *type_name;
+      layout_.push_back(layout_entry);
+      service_params params;
+      params.child_path = path;
+      const toml::table* ptable = nullptr;
+      if (auto* n = t.get("params")) {
+        ptable = n->as_table();
+        if (ptable == nullptr)
+          return fail(line_of(*n), f + ".params",
+                      fmt::format("expected a table, got {}", toml_type_name(*n)));
+        if (auto err = read_params(*ptable, f + ".params", params))
+          return err;
+      }
+      auto start = catalog_.make(*type_name, params);
+      if (!start)
+        return service_error(start.error(), f, *svc, ptable, line_of(t));
+      spec.id = *id;
+      spec.start = std::move(*start);
+    }
+    if (auto* n = t.get("restart")) {
+      auto x = read_enum<restart_type>(*n, f + ".restart",
+                                       {{"permanent", restart_type::permanent},
+                                        {"transient", restart_type::transient},
+                                        {"temporary", restart_type::temporary}});
+      if (!x)
+        return x.error();
+      spec.restart = *x;
+      out.lines.restart = line_of(*n);
+    }
+    if (auto* n = t.get("shutdown")) {
+      auto x = read_shutdown(*n, f + ".shutdown");
+      if (!x)
+        return x.error();
+      spec.shutdown = *x;
+      out.lines.shutdown = line_of(*n);
+    }
+    if (auto* n = t.get("significant")) {
+      auto x = read_bool(*n, f + ".significant");
+      if (!x)
+        return x.error();
+      spec.significant = *x;
+      out.lines.significant = line_of(*n);
+    }
+    if (auto* n = t.get("start_timeout_ms")) {
+      auto x = read_millis(*n, f + ".start_timeout_ms");
+      if (!x)
+        return x.error();
+      spec.start_timeout = *x;
+      out.lines.start_timeout = line_of(*n);
+    }
+    if (auto* n = t.get("name")) {
+      auto x = read_string(*n, f + ".name");
+      if (!x)
+        return x.error();
+      if (x->empty())
+        return fail(line_of(*n), f + ".name", "must not be empty (leave it out for no name)");
+      // Two children with one name would fail at start with name_taken; say it now.
+      if (auto i = names_.find(*x); i != names_.end())
+        return fail(line_of(*n), f + ".name",
+                    fmt::format("\"{}\" is already the name of {} ({})", *x, i->second.first,
+                                i->second.second));
+      names_.emplace(*x, std::make_pair(path, where(line_of(*n))));
+      spec.name = *x;
+      out.lines.name = line_of(*n);
+    }
+    return {};
+  }
+
+  caf::expected<shutdown_policy> read_shutdown(const toml::node& n, const std::string& field) const {
+    constexpr auto allowed = "expected \"brutal_kill\", \"infinity\" or milliseconds >= 0";
+    if (n.is_integer()) {
+      auto ms = n.as_integer()->get();
+      if (ms < 0 || ms > max_millis)
+        return fail(line_of(n), field, fmt::format("{}, got {}", allowed, ms));
+      return shutdown_policy::timeout(std::chrono::milliseconds{ms});
+    }
+    if (n.is_string()) {
+      auto& s = n.as_string()->get();
+      if (s == "brutal_kill")
+        return shutdown_policy::brutal_kill();
+      if (s == "infinity")
+        return shutdown_policy::infinity();
+      return fail(line_of(n), field, fmt::format("{}, got \"{}\"", allowed, s));
+    }
+    return fail(line_of(n), field, fmt::format("{}, got {}", allowed, toml_type_name(n)));
+  }
+
+  caf::error read_params(const toml::table& t, const std::string& field,
+                         service_params& out) const {
+    for (auto&& [key, value] : t) {
+      auto name = std::string{key.str()};
+      if (value.is_string())
+        out.set(name, value.as_string()->get());
+      else if (value.is_integer())
+        out.set(name, value.as_integer()->get());
+      else if (value.is_floating_point())
+        out.set(name, value.as_floating_point()->get());
+      else if (value.is_boolean())
+        out.set(name, value.as_boolean()->get());
+      else
+        return fail(line_of(value), field + "." + name,
+                    fmt::format("unsupported value ({}); use a string, integer, float or "
+                                "boolean",
+                                toml_type_name(value)));
+    }
+    return {};
+  }
+
+  // --- errors of the catalog and of the supervisor's validation ------------------------
+
+  caf::error service_error(const caf::error& err, const std::string& f, const toml::node& svc,
+                           const toml::table* params, int table_line) const {
+    auto& ctx = err.context();
+    if (is(err, errc::unknown_service_type) && ctx.match_elements<std::string, std::string>())
+      return fail(line_of(svc), f + ".service",
+                  fmt::format("unknown service type \"{}\" ({})", ctx.get_as<std::string>(0),
+                              ctx.get_as<std::string>(1)));
+    if (is(err, errc::bad_config) && ctx.match_elements<std::string, std::string>()) {
+      auto& key = ctx.get_as<std::string>(0);
+      int line = table_line;
+      if (params != nullptr) {
+        line = line_of(*params);
+        if (auto* n = params->get(key))
+          line = line_of(*n);
+      }
+      return fail(line, f + ".params." + key, ctx.get_as<std::string>(1));
+    }
+    return fail(line_of(svc), f + ".service", describe(err));
+  }
+
+  caf::error flag_error(const caf::error& err, const std::string& prefix,
+                        const flag_lines& lines) const {
+    auto at = [&](int line) { return line != 0 ? line : lines.table; };
+    if (is(err, errc::bad_strategy))
+      return fail(at(lines.strategy), prefix + "strategy", describe(err));
+    if (is(err, errc::bad_intensity))
+      return fail(at(lines.intensity), prefix + "intensity", "must be >= 0");
+    if (is(err, errc::bad_period))
+      return fail(at(lines.period), prefix + "period_ms", "must be > 0");
+    if (is(err, errc::bad_auto_shutdown))
+      return fail(at(lines.auto_shutdown), prefix + "auto_shutdown", describe(err));
+    if (is(err, errc::dynamic_auto_shutdown))
+      return fail(at(lines.auto_shutdown), prefix + "auto_shutdown",
+                  "a dynamic supervisor needs auto_shutdown = \"never\"");
+    if (is(err, errc::bad_max_children))
+      return fail(at(lines.max_children), prefix + "max_children",
+                  "only allowed with strategy = \"dynamic\"");
+    if (is(err, errc::bad_backoff))
+      return fail(at(lines.backoff), prefix + "backoff",
+                  "need min_ms <= max_ms (max_ms defaults to 30000), random_factor >= 0, "
+                  "reset_after_ms >= 0");
+    return fail(lines.table, prefix.empty() ? "supervisor" : prefix.substr(0, prefix.size() - 1),
+                describe(err));
+  }
+
+  caf::error spec_error(const caf::error& err, const parsed_child& pc,
+                        const supervisor_flags& flags) const {
+    auto& f = pc.field;
+    auto at = [&](int line) { return line != 0 ? line : pc.lines.table; };
+    if (is(err, errc::missing_id))
+      return fail(at(pc.lines.id), f + ".id", "missing (every child needs an id)");
+    if (is(err, errc::bad_shutdown))
+      return fail(at(pc.lines.shutdown), f + ".shutdown", "must be >= 0");
+    if (is(err, errc::bad_start_timeout))
+      return fail(at(pc.lines.start_timeout), f + ".start_timeout_ms", "must be > 0");
+    if (is(err, errc::significant_permanent))
+      return fail(at(pc.lines.significant), f + ".significant",
+                  "a significant child cannot be permanent (set restart = \"transient\" or "
+                  "\"temporary\")");
+    if (is(err, errc::significant_without_auto_shutdown))
+      return fail(at(pc.lines.significant), f + ".significant",
+                  fmt::format("needs the supervisor's auto_shutdown = \"any_significant\" or "
+                              "\"all_significant\" (it is \"{}\")",
+                              to_string(flags.auto_shutdown)));
+    return fail(pc.lines.table, f, describe(err));
+  }
+
+  caf::error children_error(const caf::error& err, const std::string& prefix,
+                            const flag_lines& lines, const std::vector<parsed_child>& parsed) const {
+    if (is(err, errc::duplicate_id)) {
+      std::map<std::string, const parsed_child*> first;
+      for (auto& pc : parsed) {
+        auto [i, added] = first.emplace(pc.spec.id, &pc);
+        if (!added)
+          return fail(pc.lines.id, pc.field + ".id",
+                      fmt::format("duplicate id \"{}\" (first used at line {})", pc.spec.id,
+                                  i->second->lines.id));
+      }
+    }
+    if (is(err, errc::dynamic_needs_one_spec)) {
+      int line = parsed.size() > 1 ? parsed[1].lines.table
+                                   : (lines.strategy != 0 ? lines.strategy : lines.table);
+      return fail(line, prefix + "children",
+                  fmt::format("a dynamic supervisor has exactly one child (its template), "
+                              "found {}",
+                              parsed.size()));
+    }
+    return fail(lines.table, prefix + "children", describe(err));
+  }
+
+  std::string file_;
+  const service_catalog& catalog_;
+  std::vector<declared_child> layout_;
+  std::map<std::string, std::pair<std::string, std::string>> names_;  // name -> path, where
+};
+
+} // namespace
+
+caf::expected<declared_tree> parse_tree(std::string_view toml_text,
+                                        const std::string& source_name,
+                                        const service_catalog& catalog) {
+  toml::table doc;
+  try {
+    doc = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    return make_error(errc::bad_config,
+                      fmt::format("{}:{}: syntax: {}", source_name, e.source().begin.line,
+                                  e.description()));
+  }
+  return tree_parser{source_name, catalog}.parse(doc);
+}
+
+caf::expected<declared_tree> load_tree_file(const std::string& path,
+                                            const service_catalog& catalog) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error(errc::bad_config,
+                      fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_tree(text.str(), path, catalog);
+}
+
+std::string config_error_text(const caf::error& err) {
+  if (is(err, errc::bad_config) && err.context().match_elements<std::string>())
+    return err.context().get_as<std::string>(0);
+  return describe(err);
+}
+
+} // namespace warden
