@@ -25,13 +25,12 @@ caf::error as_start_failure(caf::error reason) {
 
 supervisor_actor::supervisor_actor(caf::actor_config& cfg, supervisor_flags flags,
                                    std::vector<child_spec> specs, start_info info,
-                                   std::string path, bool root)
+                                   std::string path)
   : caf::event_based_actor(cfg),
     flags_(std::move(flags)),
     initial_specs_(std::move(specs)),
     info_(std::move(info)),
     path_(std::move(path)),
-    root_(root),
     intensity_(flags_.intensity, flags_.period),
     rng_(flags_.seed != 0 ? flags_.seed : std::random_device{}()) {
   if (!flags_.events)

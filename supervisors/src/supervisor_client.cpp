@@ -28,7 +28,7 @@ start_function supervisor_start(supervisor_flags flags, std::vector<child_spec> 
            caf::local_actor* spawner, start_info info) {
     auto path = child_path(info.parent_path, flags.name);
     return spawner->spawn<internal::supervisor_actor>(flags, children, std::move(info),
-                                                      std::move(path), false);
+                                                      std::move(path));
   };
 }
 
@@ -47,7 +47,7 @@ caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_flags flags,
                             std::vector<child_spec> children, start_info info) {
   auto path = flags.name;
   return sys.spawn<internal::supervisor_actor>(std::move(flags), std::move(children),
-                                               std::move(info), std::move(path), true);
+                                               std::move(info), std::move(path));
 }
 
 caf::expected<caf::actor> start_supervisor(caf::actor_system& sys, supervisor_flags flags,

@@ -141,23 +141,12 @@ protected:
 
   /// Starts a root supervisor; the answer is the supervisor or its start error.
   caf::expected<caf::actor> start(supervisor_flags f, std::vector<child_spec> children) {
-    auto ack = std::make_shared<std::optional<caf::error>>();
-    auto collector = sys.spawn([ack](caf::event_based_actor*) -> caf::behavior {
-      return {[ack](init_ack_atom, uint64_t, bool, caf::error& err) { *ack = err; }};
-    });
-    started_.push_back(collector);
-    start_info info;
-    info.supervisor = collector;
-    info.token = 1;
-    auto sup = spawn_supervisor(sys, std::move(f), std::move(children), info);
-    watch(sup);
-    run();
-    if (!*ack)
+    auto pending = start_pending(std::move(f), std::move(children));
+    if (!*pending.ack)
       return caf::make_error(caf::sec::request_timeout, std::string{"no init ack"});
-    if (**ack)
-      return **ack;
-    started_.push_back(sup);
-    return sup;
+    if (**pending.ack)
+      return **pending.ack;
+    return pending.sup;
   }
 
   /// Starts and asserts success.

@@ -66,8 +66,7 @@ using child_iter = child_list::iterator;
 class supervisor_actor : public caf::event_based_actor {
 public:
   supervisor_actor(caf::actor_config& cfg, supervisor_flags flags,
-                   std::vector<child_spec> specs, start_info info, std::string path,
-                   bool root);
+                   std::vector<child_spec> specs, start_info info, std::string path);
 
   const char* name() const override { return "warden.supervisor"; }
 
@@ -152,7 +151,6 @@ private:
   std::shared_ptr<const child_spec> template_;  // dynamic strategy
   start_info info_;
   std::string path_;
-  bool root_;  // started by start_supervisor: no parent to watch
   restart_intensity intensity_;
   std::mt19937_64 rng_;
 
