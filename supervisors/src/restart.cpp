@@ -53,7 +53,12 @@ void supervisor_actor::restart(child& c, caf::error reason) {
   }
   ++c.restart_count;
   ++total_restarts_;
-  auto delay = c.backoff.next(flags_.backoff, now(), rng_);
+  caf::timespan delay{0};
+  if (flags_.backoff.enabled()) {
+    if (!c.backoff)
+      c.backoff = std::make_unique<backoff_state>();
+    delay = c.backoff->next(flags_.backoff, now(), rng_);
+  }
   if (delay.count() > 0) {
     c.state = child::phase::restarting;
     c.token = next_token_++;

@@ -64,7 +64,7 @@ void supervisor_actor::start_one(child& c, std::function<void(caf::error, bool)>
   c.state = child::phase::starting;
   c.exit_reason = caf::error{};
   c.killed_after_timeout = false;
-  c.on_started = std::move(cont);
+  c.on_done = std::move(cont);
   start_info info{caf::actor_cast<caf::actor>(this), c.token, c.args, path_, flags_.events};
   caf::actor instance;
   try {
@@ -86,8 +86,8 @@ void supervisor_actor::start_one(child& c, std::function<void(caf::error, bool)>
 
 void supervisor_actor::finish_start(child& c, caf::error reason, bool ignored) {
   clear_timeout(c);
-  auto cont = std::move(c.on_started);
-  c.on_started = nullptr;
+  auto cont = std::move(c.on_done);
+  c.on_done = nullptr;
   if (!reason && !ignored && !c.spec->name.empty()) {
     if (auto err = names::bind(home_system(), c.spec->name, c.actor)) {
       send_exit(c.actor, caf::exit_reason::kill);
@@ -140,7 +140,7 @@ void supervisor_actor::stop_one(child& c, std::function<void()> cont) {
   clear_timeout(c);
   c.state = child::phase::stopping;
   c.token = next_token_++;
-  c.on_stopped = std::move(cont);
+  c.on_done = [cont = std::move(cont)](caf::error, bool) { cont(); };
   auto policy = c.spec->effective_shutdown();
   switch (policy.how) {
     case shutdown_policy::kind::brutal_kill:
@@ -174,11 +174,11 @@ void supervisor_actor::report_stop(child& c, const caf::error& reason) {
 
 void supervisor_actor::finish_stop(child& c, const caf::error& reason) {
   report_stop(c, reason);
-  auto cont = std::move(c.on_stopped);
-  c.on_stopped = nullptr;
+  auto cont = std::move(c.on_done);
+  c.on_done = nullptr;
   set_stopped(c);
   if (cont)
-    cont();
+    cont(caf::error{}, false);
 }
 
 void supervisor_actor::on_stop_timeout(uint64_t key, uint64_t token) {
@@ -520,7 +520,7 @@ void supervisor_actor::stop_all_and_quit(caf::error reason) {
     ++w->outstanding;
     c.state = child::phase::stopping;
     c.token = token;
-    c.on_stopped = one_done;
+    c.on_done = [one_done](caf::error, bool) { one_done(); };
     w->unsignaled.push_back(c.actor);
   }
   if (w->outstanding == 0) {
@@ -828,8 +828,7 @@ void supervisor_actor::set_stopped(child& c) {
   c.state = child::phase::stopped;
   c.token = next_token_++;
   c.exit_reason = caf::error{};
-  c.on_started = nullptr;
-  c.on_stopped = nullptr;
+  c.on_done = nullptr;
 }
 
 void supervisor_actor::release_name(const child& c) {

@@ -52,9 +52,9 @@ struct child {
   caf::error exit_reason;                   // set in phase exited
   bool killed_after_timeout = false;
   uint32_t restart_count = 0;
-  backoff_state backoff;
-  std::function<void(caf::error, bool ignored)> on_started;
-  std::function<void()> on_stopped;
+  std::unique_ptr<backoff_state> backoff;   // only while backoff is on (memory per child)
+  // The continuation of the start or stop in progress; never both at once.
+  std::function<void(caf::error, bool ignored)> on_done;
 
   const std::string& id() const { return spec->id; }
   bool temporary() const { return spec->restart == restart_type::temporary; }
