@@ -63,9 +63,7 @@ void supervisor_actor::restart(child& c, caf::error reason) {
     c.state = child::phase::restarting;
     c.token = next_token_++;
     c.exit_reason = std::move(reason);
-    lifecycle_event_delay_ = delay;
-    emit(event_kind::restart_delayed, c, c.exit_reason);
-    lifecycle_event_delay_ = caf::timespan{0};
+    emit(event_kind::restart_delayed, c, c.exit_reason, delay);
     delayed_send(this, delay, delayed_atom::value, c.key, c.token);
     return;
   }

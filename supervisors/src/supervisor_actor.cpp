@@ -856,7 +856,8 @@ std::vector<uint64_t> supervisor_actor::running_keys() const {
   return out;
 }
 
-void supervisor_actor::emit(event_kind kind, const child& c, caf::error reason) {
+void supervisor_actor::emit(event_kind kind, const child& c, caf::error reason,
+                            caf::timespan delay) {
   if (!flags_.events)
     return;
   lifecycle_event ev;
@@ -870,7 +871,7 @@ void supervisor_actor::emit(event_kind kind, const child& c, caf::error reason) 
   ev.restart_count = c.restart_count;
   ev.intensity_headroom = intensity_.headroom(now());
   ev.actor_id = c.actor ? c.actor.id() : 0;
-  ev.delay = lifecycle_event_delay_;
+  ev.delay = delay;
   flags_.events->publish(ev);
 }
 

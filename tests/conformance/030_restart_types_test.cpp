@@ -10,10 +10,6 @@ using namespace warden::test;
 namespace {
 
 // The abnormal exit of OTP's tests ("died").
-caf::error died() {
-  return caf::make_error(caf::sec::runtime_error, std::string{"died"});
-}
-
 } // namespace
 
 class restart_types : public conformance {

@@ -13,8 +13,6 @@ std::vector<child_spec> five(const std::shared_ptr<control>& ctl) {
   return {spec(ctl, "c1"), spec(ctl, "c2"), spec(ctl, "c3"), spec(ctl, "c4"), spec(ctl, "c5")};
 }
 
-using strings = std::vector<std::string>;
-
 } // namespace
 
 // one_for_one: only the exited child restarts; its siblings keep their identities.

@@ -10,8 +10,6 @@ using namespace warden::test;
 
 namespace {
 
-using strings = std::vector<std::string>;
-
 std::vector<init_mode> always_fail() {
   return std::vector<init_mode>(1000, init_mode::fail);
 }

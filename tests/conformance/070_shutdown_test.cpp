@@ -7,10 +7,6 @@ using namespace std::chrono_literals;
 using namespace warden;
 using namespace warden::test;
 
-namespace {
-using strings = std::vector<std::string>;
-} // namespace
-
 // Shutdown infinity (worker or supervisor type): the child is asked with shutdown and exits
 // shutdown (sup_stop_infinity).
 TEST_F(conformance, sup_stop_infinity) {

@@ -8,7 +8,6 @@ using namespace warden;
 using namespace warden::test;
 
 namespace {
-using strings = std::vector<std::string>;
 const std::string child1 = "child1";
 } // namespace
 

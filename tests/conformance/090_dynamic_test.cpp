@@ -10,16 +10,6 @@ using namespace std::chrono_literals;
 using namespace warden;
 using namespace warden::test;
 
-namespace {
-
-using strings = std::vector<std::string>;
-
-caf::error died() {
-  return caf::make_error(caf::sec::runtime_error, std::string{"died"});
-}
-
-} // namespace
-
 // The base case: an instance that dies is restarted, the other one keeps its identity;
 // restarts count toward intensity like any other (simple_one_for_one).
 TEST_F(conformance, simple_one_for_one) {

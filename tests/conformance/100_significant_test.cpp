@@ -7,16 +7,6 @@ using namespace std::chrono_literals;
 using namespace warden;
 using namespace warden::test;
 
-namespace {
-
-using strings = std::vector<std::string>;
-
-caf::error died() {
-  return caf::make_error(caf::sec::runtime_error, std::string{"died"});
-}
-
-} // namespace
-
 class significant_children : public conformance {
 protected:
   supervisor_flags sflags(auto_shutdown a, strategy s = strategy::one_for_one) {

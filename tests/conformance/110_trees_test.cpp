@@ -5,12 +5,6 @@ using namespace std::chrono_literals;
 using namespace warden;
 using namespace warden::test;
 
-namespace {
-
-using strings = std::vector<std::string>;
-
-} // namespace
-
 class trees : public conformance {
 protected:
   /// which_children of a child supervisor, ids newest first.

@@ -11,8 +11,6 @@ using namespace warden::test;
 
 namespace {
 
-using strings = std::vector<std::string>;
-
 std::vector<caf::timespan> delays_of(const std::vector<lifecycle_event>& evs) {
   std::vector<caf::timespan> out;
   for (auto& e : evs)

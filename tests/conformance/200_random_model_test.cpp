@@ -23,8 +23,6 @@ using namespace warden::test;
 
 namespace {
 
-using strings = std::vector<std::string>;
-
 enum class why { normal, shutdown, shutdown_info, abnormal };
 
 const char* to_string(why x) {

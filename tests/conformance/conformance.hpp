@@ -9,6 +9,14 @@
 
 namespace warden::test {
 
+/// Expected traces and child lists.
+using strings = std::vector<std::string>;
+
+/// An abnormal exit reason used across the suite.
+inline caf::error died() {
+  return caf::make_error(caf::sec::runtime_error, std::string{"died"});
+}
+
 /// The event kinds that describe starts, stops and decisions, in the order they happen.
 inline constexpr std::initializer_list<event_kind> order_kinds = {
   event_kind::child_started,    event_kind::child_terminated,

@@ -142,7 +142,8 @@ private:
   void release_name(const child& c);
   std::vector<uint64_t> keys_after(const child& c) const;   // start order, excluding c
   std::vector<uint64_t> running_keys() const;               // start order
-  void emit(event_kind kind, const child& c, caf::error reason = {});
+  void emit(event_kind kind, const child& c, caf::error reason = {},
+            caf::timespan delay = caf::timespan{0});
   caf::actor_clock::time_point now() { return clock().now(); }
   bool dynamic() const { return flags_.strategy == strategy::dynamic; }
 
@@ -166,7 +167,6 @@ private:
   caf::actor_clock::time_point armed_for_{};
   bool armed_ = false;
   uint64_t timer_generation_ = 0;
-  caf::timespan lifecycle_event_delay_{0};  // the delay field of the next event
 
   struct pending_call {
     std::function<void()> fn;
