@@ -3,6 +3,8 @@
 //   warden run TREE_FILE [--json] [--log-file PATH] [--fault AT:PATH:ACTION]...
 //                        [--faults FILE] [--duration-ms N]
 //   warden types
+//   warden node [--config FILE] [flags] [--print-config]   (node_config.hpp lists them)
+//   warden cluster up|status|down ...                      (cluster_launcher.hpp)
 //
 // `run` loads and checks the tree (and the faults) before anything starts, starts the
 // root supervisor, injects faults on schedule and stops the tree in order on SIGINT /
@@ -38,6 +40,9 @@
 #include <fmt/format.h>
 
 #include "warden/builtin_services.hpp"
+#include "warden/cluster_launcher.hpp"
+#include "warden/node.hpp"
+#include "warden/node_config.hpp"
 #include "warden/errors.hpp"
 #include "warden/event_log.hpp"
 #include "warden/exit_reasons.hpp"
@@ -291,6 +296,45 @@ int run(const run_options& opt) {
   return exit_ok;
 }
 
+// --- warden node -------------------------------------------------------------------------
+
+/// Runs one node until SIGINT / SIGTERM (or POST /cluster/leave), then leaves the cluster
+/// and stops the tree in order. Exit codes: 0 stopped in order; 1 the node failed to start
+/// or to stop; 2 bad configuration (nothing was started).
+int run_node(const warden::node_flags& flags) {
+  auto loaded = warden::load_node_config(warden::to_sources(flags));
+  if (!loaded) {
+    say(stderr, warden::node_config_error_text(loaded.error()));
+    return exit_usage;
+  }
+  if (flags.print_config) {
+    std::fputs(warden::print_config(*loaded).c_str(), stdout);
+    return exit_ok;
+  }
+  auto n = warden::node::start(loaded->config);
+  if (!n) {
+    say(stderr, "node failed to start: " + warden::describe(n.error()));
+    return warden::is(n.error(), warden::errc::bad_config) ? exit_usage : exit_failed;
+  }
+  auto& nd = **n;
+  say(stdout, fmt::format("node {} listening on {} (cluster \"{}\"){}", nd.self().name,
+                          nd.self().address, loaded->config.cluster.name,
+                          nd.http_port() != 0
+                            ? fmt::format(", http http://{}", nd.self().http)
+                            : std::string{}));
+  for (;;) {
+    auto sig = wait_signal(std::nullopt);
+    if (sig == SIGINT || sig == SIGTERM)
+      break;
+  }
+  auto err = nd.stop();
+  if (err) {
+    say(stderr, "node did not stop in order: " + warden::describe(err));
+    return exit_failed;
+  }
+  return exit_ok;
+}
+
 // --- warden types ------------------------------------------------------------------------
 
 int types() {
@@ -312,7 +356,7 @@ int main(int argc, char** argv) {
   auto set = waited_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  CLI::App app{"Warden: run declared supervision trees", "warden"};
+  CLI::App app{"Warden: supervision trees and cluster nodes", "warden"};
   app.require_subcommand(1);
   run_options opt;
   auto* run_cmd = app.add_subcommand("run", "Run a tree file until SIGINT/SIGTERM or --duration-ms");
@@ -325,6 +369,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--duration-ms", opt.duration_ms,
                       "Stop the tree in order after this many milliseconds");
   auto* types_cmd = app.add_subcommand("types", "List the built-in service types");
+  warden::node_flags node_opt;
+  auto* node_cmd = app.add_subcommand("node", "Run one cluster node (settings: file < env < flags)");
+  warden::add_node_flags(*node_cmd, node_opt);
+  warden::add_cluster_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -333,6 +381,8 @@ int main(int argc, char** argv) {
   }
   if (types_cmd->parsed())
     return types();
+  if (node_cmd->parsed())
+    return run_node(node_opt);
   if (opt.duration_ms && *opt.duration_ms < 0) {
     say(stderr, fmt::format("--duration-ms: must be >= 0, got {}", *opt.duration_ms));
     return exit_usage;

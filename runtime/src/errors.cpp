@@ -43,6 +43,16 @@ std::string to_string(errc x) {
     case errc::service_restarting: return "service_restarting";
     case errc::bad_config: return "bad_config";
     case errc::unknown_service_type: return "unknown_service_type";
+    case errc::node_down: return "node_down";
+    case errc::call_timeout: return "call_timeout";
+    case errc::cluster_mismatch: return "cluster_mismatch";
+    case errc::settings_mismatch: return "settings_mismatch";
+    case errc::types_mismatch: return "types_mismatch";
+    case errc::auth_failed: return "auth_failed";
+    case errc::not_a_member: return "not_a_member";
+    case errc::node_unavailable: return "node_unavailable";
+    case errc::invalid_config: return "invalid_config";
+    case errc::bind_failed: return "bind_failed";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

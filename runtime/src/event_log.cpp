@@ -47,6 +47,15 @@ void event_log::publish(const lifecycle_event& ev) {
   cv_.notify_one();
 }
 
+void event_log::publish_line(std::string text, std::string json) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    queue_.emplace_back(std::make_pair(std::move(text), std::move(json)));
+    ++published_;
+  }
+  cv_.notify_one();
+}
+
 void event_log::flush() {
   std::unique_lock<std::mutex> guard{mtx_};
   auto target = published_;
@@ -54,7 +63,7 @@ void event_log::flush() {
 }
 
 void event_log::run() {
-  std::vector<lifecycle_event> batch;
+  std::vector<entry> batch;
   std::unique_lock<std::mutex> guard{mtx_};
   for (;;) {
     cv_.wait(guard, [&] { return stop_ || !queue_.empty(); });
@@ -62,8 +71,13 @@ void event_log::run() {
       break;
     batch.swap(queue_);
     guard.unlock();
-    for (auto& ev : batch)
-      logger_->info(format_ == log_format::json ? to_json(ev) : to_text(ev));
+    bool json = format_ == log_format::json;
+    for (auto& x : batch) {
+      if (auto* ev = std::get_if<lifecycle_event>(&x))
+        logger_->info(json ? to_json(*ev) : to_text(*ev));
+      else
+        logger_->info(json ? std::get<1>(x).second : std::get<1>(x).first);
+    }
     logger_->flush();
     auto n = batch.size();
     batch.clear();

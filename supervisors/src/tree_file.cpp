@@ -39,7 +39,7 @@ const std::vector<std::string> supervisor_only_keys = {"strategy",      "intensi
 const std::vector<std::string> worker_only_keys = {"service", "params"};
 const std::vector<std::string> common_child_keys = {"id",       "type",        "restart",
                                                     "shutdown", "significant", "start_timeout_ms",
-                                                    "name"};
+                                                    "name",     "global"};
 const std::vector<std::string> backoff_keys = {"min_ms", "max_ms", "random_factor",
                                                "reset_after_ms"};
 
@@ -128,6 +128,7 @@ public:
     if (auto err = parse_supervisor(doc, "", out.flags.name, lines, out.flags, out.children))
       return err;
     out.layout = std::move(layout_);
+    out.global_names = std::move(global_names_);
     return out;
   }
 
@@ -463,6 +464,16 @@ private:
       spec.name = *x;
       out.lines.name = line_of(*n);
     }
+    if (auto* n = t.get("global")) {
+      auto x = read_bool(*n, f + ".global");
+      if (!x)
+        return x.error();
+      if (*x && spec.name.empty())
+        return fail(line_of(*n), f + ".global",
+                    "needs a name: global = true exports the child's stable name to the cluster");
+      if (*x)
+        global_names_.push_back(spec.name);
+    }
     return {};
   }
 
@@ -602,6 +613,7 @@ private:
   const service_catalog& catalog_;
   std::vector<declared_child> layout_;
   std::map<std::string, std::pair<std::string, std::string>> names_;  // name -> path, where
+  std::vector<std::string> global_names_;
 };
 
 } // namespace

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The Warden benchmarks, side by side with raw CAF and Erlang/OTP, in one command:
 #
-#   tests/perf/run.sh [--quick] [--runs N] [--only restart,dynamic,throughput,memory]
+#   tests/perf/run.sh [--quick] [--runs N] [--only restart,dynamic,throughput,memory,cluster]
 #
 # Builds the Release tree build-perf/ if needed (never touches build/), runs the C++
 # workloads (warden_bench) and the Erlang ones (erlang/warden_bench.erl, compiled with erlc
 # into a temporary directory), and writes tests/perf/results/latest.jsonl (every record)
 # and tests/perf/results/latest.md (the side-by-side markdown, also printed).
+# cluster: cross-node round trip and throughput (warden_cluster_bench: CAF best config,
+# CAF defaults, raw TCP; erlang/cluster_bench.erl on two `erl -name` nodes).
 # --quick: reduced counts (about 3 minutes); default: full counts (about 15-20 minutes).
 # Installs nothing: needs cmake, a C++20 compiler, CAF 0.17 and erlang-base (erl, erlc).
 set -euo pipefail
@@ -25,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --full) mode=full ;;
     --runs) runs="$2"; shift ;;
     --only) only="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -38,38 +40,115 @@ for tool in erl erlc cmake; do
   fi
 done
 
+# --only: "cluster" is its own program; the rest goes to warden_bench.
+run_main=1
+run_cluster=1
+main_only=""
+if [[ -n "$only" ]]; then
+  run_main=0
+  run_cluster=0
+  IFS=',' read -r -a wanted <<< "$only"
+  for w in "${wanted[@]}"; do
+    if [[ "$w" == cluster ]]; then
+      run_cluster=1
+    elif [[ -n "$w" ]]; then
+      run_main=1
+      main_only="${main_only:+$main_only,}$w"
+    fi
+  done
+fi
+
 # --- build (Release, own tree) -------------------------------------------------------------
 if [[ ! -f "$build/CMakeCache.txt" ]] \
    || ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$build/CMakeCache.txt"; then
   echo "== configuring $build (Release)" >&2
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWARDEN_BUILD_DEMOS=OFF >&2
 fi
-echo "== building warden_bench" >&2
-cmake --build "$build" --target warden_bench -j "$(nproc)" >&2
+targets=()
+[[ $run_main == 1 ]] && targets+=(warden_bench)
+[[ $run_cluster == 1 ]] && targets+=(warden_cluster_bench)
+echo "== building ${targets[*]}" >&2
+cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" >&2
 bench="$build/tests/perf/warden_bench"
+cluster_bench="$build/tests/perf/warden_cluster_bench"
 
-# --- Erlang module ---------------------------------------------------------------------------
+# --- Erlang modules, cleanup -----------------------------------------------------------------
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-erlc -o "$tmp" "$here/erlang/warden_bench.erl"
+erl_server_pid=""
+epmd_started=0
+cleanup() {
+  # The Erlang server node is ours: stop it by PID. epmd only if it was not running before.
+  if [[ -n "$erl_server_pid" ]]; then
+    kill "$erl_server_pid" 2>/dev/null || true
+    wait "$erl_server_pid" 2>/dev/null || true
+  fi
+  if [[ $epmd_started == 1 ]]; then
+    epmd -kill >/dev/null 2>&1 || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+[[ $run_main == 1 ]] && erlc -o "$tmp" "$here/erlang/warden_bench.erl"
+[[ $run_cluster == 1 ]] && erlc -o "$tmp" "$here/erlang/cluster_bench.erl"
 
 mkdir -p "$results"
 cpp_args=()
 [[ "$mode" == quick ]] && cpp_args+=(--quick)
 [[ -n "$runs" ]] && cpp_args+=(--runs "$runs")
-[[ -n "$only" ]] && cpp_args+=(--only "$only")
+[[ -n "$main_only" ]] && cpp_args+=(--only "$main_only")
 erl_runs="${runs:-$([[ "$mode" == quick ]] && echo 3 || echo 5)}"
 
 start=$(date +%s)
-echo "== $(date +%T) C++: warden_bench ${cpp_args[*]:-}" >&2
-"$bench" all "${cpp_args[@]}" > "$tmp/cpp.jsonl"
+: > "$tmp/cpp.jsonl"
+: > "$tmp/erl.jsonl"
+if [[ $run_main == 1 ]]; then
+  echo "== $(date +%T) C++: warden_bench ${cpp_args[*]:-}" >&2
+  "$bench" all "${cpp_args[@]}" > "$tmp/cpp.jsonl"
 
-echo "== $(date +%T) Erlang: warden_bench.erl $mode $erl_runs (default schedulers)" >&2
-WARDEN_BENCH_ONLY="$only" erl -noshell -kernel logger_level none -pa "$tmp" \
-  -run warden_bench main "$mode" "$erl_runs" > "$tmp/erl.jsonl"
+  echo "== $(date +%T) Erlang: warden_bench.erl $mode $erl_runs (default schedulers)" >&2
+  WARDEN_BENCH_ONLY="$main_only" erl -noshell -kernel logger_level none -pa "$tmp" \
+    -run warden_bench main "$mode" "$erl_runs" > "$tmp/erl.jsonl"
+fi
 
-cat "$tmp/cpp.jsonl" "$tmp/erl.jsonl" > "$results/latest.jsonl"
-"$bench" report "$results/latest.jsonl" > "$results/latest.md"
+# --- cluster: two processes on 127.0.0.1, same counts on both sides --------------------------
+: > "$tmp/cluster.jsonl"
+if [[ $run_cluster == 1 ]]; then
+  if [[ "$mode" == quick ]]; then
+    c_warmup=1000 c_rtt=10000 c_oneway=100000
+  else
+    c_warmup=2000 c_rtt=20000 c_oneway=500000
+  fi
+  cl_args=(all --runs "$erl_runs" --warmup "$c_warmup" --rtt "$c_rtt" --oneway "$c_oneway")
+  [[ "$mode" == quick ]] && cl_args+=(--quick)
+  echo "== $(date +%T) C++: warden_cluster_bench ${cl_args[*]} (best, defaults, raw TCP)" >&2
+  "$cluster_bench" "${cl_args[@]}" > "$tmp/cluster.jsonl"
+
+  echo "== $(date +%T) Erlang: cluster_bench.erl on two nodes, $erl_runs runs" >&2
+  epmd -names >/dev/null 2>&1 || epmd_started=1
+  cookie="wbench$$$RANDOM"
+  server_node="wbench_srv_$$@127.0.0.1"
+  erl -noshell -name "$server_node" -setcookie "$cookie" -kernel logger_level none \
+    -pa "$tmp" -run cluster_bench serve > "$tmp/erl_server.out" 2>&1 < /dev/null &
+  erl_server_pid=$!
+  erl -noshell -name "wbench_cli_$$@127.0.0.1" -setcookie "$cookie" -kernel logger_level none \
+    -pa "$tmp" -run cluster_bench main "$server_node" "$mode" "$erl_runs" "$c_warmup" \
+    "$c_rtt" "$c_oneway" >> "$tmp/cluster.jsonl"
+  # The client asked the server node to stop; make sure, by PID, and reap it.
+  kill "$erl_server_pid" 2>/dev/null || true
+  wait "$erl_server_pid" 2>/dev/null || true
+  erl_server_pid=""
+fi
+
+cat "$tmp/cpp.jsonl" "$tmp/erl.jsonl" "$tmp/cluster.jsonl" > "$results/latest.jsonl"
+if [[ $run_main == 1 ]]; then
+  "$bench" report "$tmp/cpp.jsonl" "$tmp/erl.jsonl" > "$results/latest.md"
+else
+  echo "# Warden benchmarks: cross-node only (--only $only)" > "$results/latest.md"
+  echo >> "$results/latest.md"
+fi
+if [[ $run_cluster == 1 ]]; then
+  "$cluster_bench" report "$tmp/cluster.jsonl" >> "$results/latest.md"
+fi
 {
   echo
   echo "Wall time of the benchmark run: $(( $(date +%s) - start )) s."

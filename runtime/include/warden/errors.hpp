@@ -68,6 +68,19 @@ enum class errc : uint8_t {
   // --- configuration ---
   bad_config = 80,       ///< context: "file:line: field: what"
   unknown_service_type,  ///< a tree file names a service type nobody registered
+  // --- cluster (nodes) ---
+  node_down = 96,        ///< the node that owns the name (or the call's target) is down
+  call_timeout,          ///< a cluster call got no answer within its timeout
+  cluster_mismatch,      ///< join refused: the peer belongs to another cluster
+  settings_mismatch,     ///< join refused: failure-detector settings differ
+  types_mismatch,        ///< join refused: registered message types differ
+  auth_failed,           ///< join refused: the peer does not know the cluster secret
+  not_a_member,          ///< a message from a node that has not joined
+  node_unavailable,      ///< no connection to the node (refused, unreachable, timed out)
+  // --- node settings ---
+  invalid_config = 112,  ///< node settings (file, env, flags); context: one message string
+  // --- management HTTP ---
+  bind_failed = 128,     ///< a server could not bind its address; context: "host:port: why"
 };
 
 /// The stable name of `x`, e.g. "already_present".

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "warden/lifecycle_event.hpp"
@@ -46,6 +48,12 @@ public:
 
   void publish(const lifecycle_event& ev) override;
 
+  /// Queues a line rendered by another layer (cluster events, node messages): `text` in
+  /// text format, `json` (one JSON object) in JSON format.
+  void publish_line(std::string text, std::string json);
+
+  log_format format() const { return format_; }
+
   /// Blocks until every event published before the call is written and flushed.
   void flush();
 
@@ -59,7 +67,9 @@ private:
   std::mutex mtx_;
   std::condition_variable cv_;
   std::condition_variable drained_;
-  std::vector<lifecycle_event> queue_;
+  /// A lifecycle event, or a line rendered elsewhere (text, json).
+  using entry = std::variant<lifecycle_event, std::pair<std::string, std::string>>;
+  std::vector<entry> queue_;
   uint64_t published_ = 0;
   uint64_t written_ = 0;
   bool stop_ = false;

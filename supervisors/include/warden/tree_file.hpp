@@ -77,6 +77,9 @@ struct declared_tree {
   std::vector<declared_child> layout;
   /// The file (or source name) the tree came from.
   std::string source;
+  /// Stable names of children with `global = true`: a node registers them cluster-wide
+  /// (nodes/cluster_names.hpp); `warden run` ignores them.
+  std::vector<std::string> global_names;
 };
 
 /// Reads and checks the tree file at `path`. Errors: `errc::bad_config` with context

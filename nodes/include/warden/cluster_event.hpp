@@ -1,0 +1,93 @@
+/// @file
+/// Cluster events: every membership change and every registry conflict is one
+/// `cluster_event` with a stable name and fixed fields, like the supervisors' lifecycle
+/// events (lifecycle_event.hpp). The node writes them to its event log (text or JSON
+/// lines); tests record them.
+///
+/// | event              | when                                                          |
+/// |--------------------|---------------------------------------------------------------|
+/// | `node_up`          | a member completed the handshake (first time or rejoined)     |
+/// | `node_unreachable` | the failure detector suspects an up member (`phi` set)        |
+/// | `node_reachable`   | heartbeats from an unreachable member arrive again            |
+/// | `node_down`        | a member is down; `reason` says why                           |
+/// | `node_removed`     | a member is forgotten; `reason` says why                      |
+/// | `join_refused`     | a handshake failed; `reason` names the error, on both sides   |
+/// | `name_conflict`    | two nodes registered one name; `name`, winner in `detail`     |
+///
+/// ```cpp
+/// auto rec = std::make_shared<warden::recording_cluster_sink>();
+/// settings.events = rec;
+/// ... EXPECT_EQ(rec->names(), (std::vector<std::string>{"node_up"}));
+/// ```
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace warden {
+
+enum class cluster_event_kind : uint8_t {
+  node_up,
+  node_unreachable,
+  node_reachable,
+  node_down,
+  node_removed,
+  join_refused,
+  name_conflict,
+};
+
+/// The stable name of `x`, e.g. "node_down".
+const char* to_string(cluster_event_kind x);
+
+struct cluster_event {
+  cluster_event_kind kind = cluster_event_kind::node_up;
+  std::chrono::system_clock::time_point time;
+  /// The node that reports (its name).
+  std::string node;
+  /// The member concerned: name, address and incarnation.
+  std::string peer;
+  std::string address;
+  uint64_t incarnation = 0;
+  /// Why (node_down, node_removed, join_refused).
+  std::string reason;
+  /// node_unreachable: the suspicion level that crossed the threshold.
+  double phi = 0;
+  /// name_conflict: the contested name.
+  std::string name;
+  /// Free-form detail (name_conflict: "winner n1@127.0.0.1:7101").
+  std::string detail;
+};
+
+/// `node_down n1 peer=n2 127.0.0.1:7102#1732... reason="connection lost"`.
+std::string to_text(const cluster_event& ev);
+/// One JSON object, no newline: {"event":"node_down","time":...,"node":"n1","peer":"n2",...}.
+std::string to_json(const cluster_event& ev);
+
+/// Receives cluster events, on the node agent's thread: keep it cheap.
+class cluster_event_sink {
+public:
+  virtual ~cluster_event_sink();
+  virtual void publish(const cluster_event& ev) = 0;
+};
+
+using cluster_event_sink_ptr = std::shared_ptr<cluster_event_sink>;
+
+/// Keeps every event; for tests. Thread-safe.
+class recording_cluster_sink : public cluster_event_sink {
+public:
+  void publish(const cluster_event& ev) override;
+  std::vector<cluster_event> events() const;
+  /// "event:peer" for every event so far, in order.
+  std::vector<std::string> trace() const;
+  size_t count(cluster_event_kind k, const std::string& peer = {}) const;
+  void clear();
+
+private:
+  mutable std::mutex mtx_;
+  std::vector<cluster_event> events_;
+};
+
+} // namespace warden

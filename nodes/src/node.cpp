@@ -1,0 +1,403 @@
+// A node: actor system + middleman, the published node agent, the declared tree, the
+// management endpoint. See node.hpp for the start and stop order.
+#include "warden/node.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "internal/node_protocol.hpp"
+#include "warden/atoms.hpp"
+#include "warden/builtin_services.hpp"
+#include "warden/exit_reasons.hpp"
+#include "warden/management_http.hpp"
+#include "warden/node_agent.hpp"
+#include "warden/service_registry.hpp"
+#include "warden/supervisor.hpp"
+#include "warden/tree_file.hpp"
+
+namespace warden {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// How long the node waits for its agent's graceful leave (peers acknowledge it).
+constexpr auto leave_timeout = 2s;
+/// How long an orderly stop of the tree may take.
+constexpr auto tree_stop_timeout = 60s;
+/// Management queries to actors (the tree's status) answer within this.
+constexpr auto query_timeout = 2s;
+
+/// Writes cluster events to the node's event log.
+class cluster_log_sink : public cluster_event_sink {
+public:
+  cluster_log_sink(std::shared_ptr<event_log> log, cluster_event_sink_ptr extra)
+    : log_(std::move(log)), extra_(std::move(extra)) {}
+  void publish(const cluster_event& ev) override {
+    log_->publish_line(to_text(ev), to_json(ev));
+    if (extra_)
+      extra_->publish(ev);
+  }
+
+private:
+  std::shared_ptr<event_log> log_;
+  cluster_event_sink_ptr extra_;
+};
+
+std::shared_ptr<event_log> make_log(const log_settings& s) {
+  auto format = s.json ? log_format::json : log_format::text;
+  return s.file.empty() ? event_log::make(format) : event_log::to_file(s.file, format);
+}
+
+/// A port that is free right now on `host` (for node.port = 0; the agent must know its
+/// address before it is published).
+uint16_t pick_free_port(const std::string& host) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0
+      && ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+/// Empty when `port` can be bound on `host` right now, else why not. Checked before the
+/// agent exists: CAF keeps a detached actor alive after a failed publish.
+std::string port_problem(const std::string& host, uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return std::strerror(errno);
+  int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    ::close(fd);
+    return "not an IPv4 address";
+  }
+  std::string problem;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    problem = std::strerror(errno);
+  ::close(fd);
+  return problem;
+}
+
+uint64_t new_incarnation() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+}
+
+/// Waits until nothing holds `agent` any more. A detached actor's thread ends only when
+/// its object is destroyed, and CAF's clock holds its pending timers (ticks, request
+/// timeouts) until they fire: destroying the system before that hangs in
+/// await_detached_threads, because the clock stops first.
+void await_released(caf::actor agent, caf::timespan longest_timer) {
+  auto addr = agent.address();
+  agent = nullptr;
+  auto deadline = std::chrono::steady_clock::now() + longest_timer + 1s;
+  while (caf::actor_cast<caf::strong_actor_ptr>(addr) != nullptr
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+}
+
+nlohmann::json member_json(const member_info& m) {
+  return {{"name", m.name}, {"address", m.address}, {"incarnation", m.incarnation}};
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_options opts) {
+  std::unique_ptr<node> n{new node};
+  n->cfg_ = cfg;
+  n->log_ = opts.log ? opts.log : make_log(cfg.log);
+  // --- the actor system ---
+  n->sys_cfg_ = std::make_unique<caf::actor_system_config>();
+  auto& sc = *n->sys_cfg_;
+  sc.load<caf::io::middleman>();
+  if (cfg.tls.enabled) {
+    sc.load<caf::openssl::manager>();
+    sc.set("openssl.certificate", cfg.tls.certificate);
+    sc.set("openssl.key", cfg.tls.key);
+    sc.set("openssl.passphrase", cfg.tls.passphrase);
+    sc.set("openssl.cafile", cfg.tls.cafile);
+    sc.set("openssl.capath", cfg.tls.capath);
+  }
+  auto threads = cfg.node.scheduler_threads != 0 ? cfg.node.scheduler_threads
+                                                  : std::max(1u, std::thread::hardware_concurrency());
+  sc.set("scheduler.max-threads", static_cast<size_t>(threads));
+  sc.set("middleman.heartbeat-interval", caf::timespan{cfg.failure_detector.transport_heartbeat});
+  sc.set("middleman.connection-timeout", caf::timespan{cfg.failure_detector.transport_timeout});
+  configure(sc);
+  add_node_message_types(sc);
+  opts.types.apply(sc);
+  n->sys_ = std::make_unique<caf::actor_system>(sc);
+  auto& sys = *n->sys_;
+  n->view_ = std::make_shared<cluster_view>();
+  // --- the management endpoint first: members learn its address in the handshake ---
+  if (cfg.http.enabled) {
+    management_settings hs;
+    hs.host = cfg.http.host;
+    hs.port = cfg.http.port;
+    hs.allow_mutations = cfg.http.allow_mutations;
+    auto* self = n.get();
+    management_routes routes;
+    routes.alive = [self] {
+      return http_reply{200, {{"status", "alive"}, {"node", self->self_.name}}};
+    };
+    routes.ready = [self] {
+      auto snap = self->view_->get();
+      bool ok = self->ready();
+      return http_reply{ok ? 200 : 503,
+                        {{"status", ok ? "ready" : "not_ready"},
+                         {"node", self->self_.name},
+                         {"joined", snap->joined},
+                         {"tree", self->cfg_.node.tree.empty() ? "none"
+                                  : self->root_               ? "running"
+                                                              : "starting"}}};
+    };
+    routes.members = [self] { return http_reply{200, self->members_json()}; };
+    routes.names = [self] { return http_reply{200, self->names_json()}; };
+    routes.tree = [self] { return http_reply{200, self->tree_json()}; };
+    routes.leave = [self] {
+      // The process's main thread owns the stop: ask it like an operator would.
+      ::kill(::getpid(), SIGTERM);
+      return http_reply{202, {{"status", "leaving"}, {"node", self->self_.name}}};
+    };
+    n->http_ = std::make_unique<management_server>(hs, std::move(routes));
+    auto port = n->http_->start();
+    if (!port)
+      return std::move(port.error());
+    n->http_port_ = *port;
+  }
+  // --- the agent, published on the node port ---
+  auto port = cfg.node.port != 0 ? cfg.node.port : pick_free_port(cfg.node.host);
+  if (auto problem = port_problem(cfg.node.host, port); !problem.empty()) {
+    n->stop();
+    return make_error(errc::bind_failed,
+                      fmt::format("node port {}:{}: {}", cfg.node.host, port, problem));
+  }
+  n->port_ = port;
+  n->self_.name = cfg.node.effective_name(port);
+  n->self_.address = cfg.node.effective_advertise(port).to_string();
+  n->self_.incarnation = new_incarnation();
+  if (n->http_port_ != 0)
+    n->self_.http = fmt::format("{}:{}", cfg.http.host, n->http_port_);
+  agent_settings as;
+  as.self = n->self_;
+  as.cluster = cfg.cluster.name;
+  as.secret = cfg.cluster.secret;
+  for (auto& seed : cfg.cluster.seeds)
+    as.seeds.push_back(seed.to_string());
+  for (auto& r : cfg.cluster.connect_via)
+    as.connect_via[r.to.to_string()] = r.via.to_string();
+  as.detector = cfg.failure_detector.phi();
+  as.heartbeat_interval = cfg.failure_detector.heartbeat_interval;
+  as.handshake_timeout = cfg.cluster.handshake_timeout;
+  as.reconnect_min = cfg.cluster.reconnect_min;
+  as.reconnect_max = cfg.cluster.reconnect_max;
+  as.unreachable_down = cfg.cluster.unreachable_down;
+  as.down_removal = cfg.cluster.down_removal;
+  as.settings_extra = fmt::format("transport_heartbeat={}ms transport_timeout={}ms",
+                                  cfg.failure_detector.transport_heartbeat.count(),
+                                  cfg.failure_detector.transport_timeout.count());
+  as.message_types = opts.types.names();
+  as.events = std::make_shared<cluster_log_sink>(n->log_, opts.cluster_events);
+  as.view = n->view_;
+  auto transport = cfg.tls.enabled
+                     ? caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle())
+                     : caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
+  n->agent_ = spawn_node_agent(sys, std::move(as), transport, opts.detached_agent);
+  auto published = cfg.tls.enabled
+                     ? caf::openssl::publish(n->agent_, port, cfg.node.host.c_str(), true)
+                     : sys.middleman().publish(n->agent_, port, cfg.node.host.c_str(), true);
+  if (!published) {
+    auto err = make_error(errc::node_unavailable,
+                          fmt::format("node port {}:{}: {}", cfg.node.host, port,
+                                      describe(published.error())));
+    n->stop();
+    return err;
+  }
+  // --- the tree ---
+  if (!cfg.node.tree.empty()) {
+    auto catalog = opts.catalog;
+    if (!catalog) {
+      catalog = std::make_shared<service_catalog>();
+      add_builtin_services(*catalog);
+    }
+    auto tree = load_tree_file(cfg.node.tree, *catalog);
+    if (!tree) {
+      auto err = tree.error();
+      n->stop();
+      return err;
+    }
+    tree->flags.events = n->log_;
+    auto root = start_supervisor(sys, tree->flags, std::move(tree->children));
+    if (!root) {
+      auto err = root.error();
+      n->stop();
+      return err;
+    }
+    n->root_ = *root;
+    for (auto& name : tree->global_names) {
+      auto local = lookup(sys, name);
+      auto err = local ? register_cluster_name(sys, name, *local) : local.error();
+      if (err)
+        n->note("global_name_refused", {{"name", name}, {"error", describe(err)}});
+    }
+  }
+  n->note("node_started", {{"address", n->self_.address},
+                           {"incarnation", n->self_.incarnation},
+                           {"http", n->self_.http},
+                           {"cluster", cfg.cluster.name},
+                           {"tls", cfg.tls.enabled}});
+  return n;
+}
+
+node::~node() {
+  stop();
+}
+
+bool node::ready() const {
+  return (cfg_.node.tree.empty() || root_) && view_->get()->joined && !stopped_;
+}
+
+caf::error node::stop() {
+  if (stopped_ || !sys_)
+    return caf::none;
+  stopped_ = true;
+  caf::error result;
+  {
+    caf::scoped_actor self{*sys_};
+    if (agent_)
+      self->request(agent_, leave_timeout, leave_atom::value)
+        .receive([](ok_atom) {}, [](caf::error&) {});
+    if (root_)
+      result = stop_supervisor(*sys_, root_, tree_stop_timeout);
+  }
+  if (http_)
+    http_->stop();
+  if (agent_) {
+    // Every strong reference must go, or the system waits for the agent's thread forever.
+    internal::unregister_node(*sys_);
+    if (cfg_.tls.enabled)  // caf/openssl/unpublish.hpp does not compile in CAF 0.17.6
+      caf::anon_send(sys_->openssl_manager().actor_handle(), caf::unpublish_atom::value,
+                     agent_.address(), uint16_t{0});
+    else
+      sys_->middleman().unpublish(agent_);
+    caf::anon_send_exit(agent_, caf::exit_reason::user_shutdown);
+    await_released(std::exchange(agent_, nullptr), cfg_.cluster.handshake_timeout);
+  }
+  if (!self_.name.empty())
+    note("node_stopped", {{"reason", result ? describe(result) : "shutdown"}});
+  log_->flush();
+  root_ = nullptr;
+  sys_.reset();
+  return is_shutdown(result) ? caf::error{} : result;
+}
+
+void node::note(const std::string& event, nlohmann::json fields) {
+  auto text = fmt::format("{} {}", event, self_.name);
+  for (auto& [key, value] : fields.items())
+    text += fmt::format(" {}={}", key, value.is_string() ? value.get<std::string>() : value.dump());
+  auto now = std::chrono::system_clock::now();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch());
+  auto secs = std::chrono::floor<std::chrono::seconds>(us);
+  nlohmann::json j = {{"event", event},
+                      {"time", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06}Z",
+                                           fmt::gmtime(static_cast<time_t>(secs.count())),
+                                           (us - secs).count())},
+                      {"node", self_.name}};
+  j.update(fields);
+  log_->publish_line(std::move(text), j.dump());
+}
+
+nlohmann::json node::members_json() const {
+  auto snap = view_->get();
+  auto rows = nlohmann::json::array();
+  for (auto& m : snap->members) {
+    auto row = member_json(m.info);
+    row["state"] = to_string(m.state);
+    row["reason"] = m.reason;
+    row["self"] = m.self;
+    row["phi"] = m.phi;
+    row["since_ms"] = m.since_ms;
+    row["http"] = m.info.http;
+    rows.push_back(std::move(row));
+  }
+  return {{"node", self_.name}, {"cluster", snap->cluster}, {"members", std::move(rows)}};
+}
+
+nlohmann::json node::names_json() const {
+  auto snap = view_->get();
+  auto names = nlohmann::json::array();
+  for (auto& [name, entry] : snap->names)
+    names.push_back({{"name", name},
+                     {"node", entry.owner.name},
+                     {"address", entry.owner.address},
+                     {"incarnation", entry.owner.incarnation}});
+  auto lost = nlohmann::json::array();
+  for (auto& [name, owner] : snap->lost_names)
+    lost.push_back({{"name", name}, {"node", owner.name}, {"address", owner.address}});
+  return {{"node", self_.name}, {"names", std::move(names)}, {"lost", std::move(lost)}};
+}
+
+namespace {
+
+nlohmann::json supervisor_json(caf::actor_system& sys, const caf::actor& sup, int depth) {
+  supervisor_client client{sys, sup, query_timeout};
+  auto status = client.status();
+  if (!status)
+    return {{"error", describe(status.error())}};
+  auto children = nlohmann::json::array();
+  for (auto& c : status->children) {
+    nlohmann::json row = {{"id", c.id},
+                          {"type", to_string(c.type)},
+                          {"restart", to_string(c.restart)},
+                          {"state", to_string(c.state)},
+                          {"restarts", c.restart_count},
+                          {"actor_id", c.actor ? c.actor.id() : 0}};
+    if (c.type == child_type::supervisor && c.actor && depth < 32)
+      row["supervisor"] = supervisor_json(sys, c.actor, depth + 1);
+    children.push_back(std::move(row));
+  }
+  return {{"path", status->path},
+          {"intensity", status->intensity},
+          {"intensity_headroom", status->intensity_headroom},
+          {"total_restarts", status->total_restarts},
+          {"children", std::move(children)}};
+}
+
+} // namespace
+
+nlohmann::json node::tree_json() {
+  if (!root_ || !sys_)
+    return {{"node", self_.name}, {"tree", nullptr}};
+  return {{"node", self_.name}, {"tree", supervisor_json(*sys_, root_, 0)}};
+}
+
+} // namespace warden

@@ -1,0 +1,785 @@
+// The node agent: handshake, membership, failure detection, redial, cluster names.
+// See node_agent.hpp for the protocol; membership.hpp and cluster_names.hpp for the rules.
+#include "warden/node_agent.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <random>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <fmt/format.h>
+
+#include "internal/node_protocol.hpp"
+#include "warden/atoms.hpp"
+#include "warden/exit_reasons.hpp"
+
+
+namespace warden {
+
+namespace {
+
+using time_point = caf::actor_clock::time_point;
+using tick_atom = caf::atom_constant<caf::atom("wTick")>;
+using introduce_atom = caf::atom_constant<caf::atom("wIntro")>;
+
+std::string describe_member(const member_info& m) {
+  return fmt::format("{}@{}#{}", m.name, m.address, m.incarnation);
+}
+
+int64_t to_ms(caf::timespan x) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(x).count();
+}
+
+/// Splits "host:port"; false when it is not one.
+bool split_address(const std::string& address, std::string& host, uint16_t& port) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  host = address.substr(0, colon);
+  auto digits = std::string_view{address}.substr(colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  return ec == std::errc{} && end == digits.data() + digits.size();
+}
+
+/// Refusals a dialer reports as `join_refused` (other failures only delay the redial).
+bool is_refusal(const caf::error& err) {
+  for (auto code : {errc::cluster_mismatch, errc::settings_mismatch, errc::types_mismatch,
+                    errc::auth_failed})
+    if (is(err, code))
+      return true;
+  return false;
+}
+
+struct peer {
+  member_info info;
+  member_state state = member_state::joining;
+  std::string reason;
+  caf::actor agent;
+  phi_accrual_detector detector;
+  time_point since;
+  bool left = false;
+};
+
+struct dial_target {
+  time_point next;
+  caf::timespan delay{0};
+  bool in_flight = false;
+  bool seed = false;
+  /// The last refusal reported for this target (reported once until it changes).
+  std::string refused;
+};
+
+struct pending_accept {
+  member_info from;
+  std::string nonce;
+  caf::actor agent;
+  time_point expires;
+};
+
+class node_agent : public caf::event_based_actor {
+public:
+  node_agent(caf::actor_config& cfg, agent_settings settings, caf::actor transport)
+    : caf::event_based_actor(cfg),
+      settings_(std::move(settings)),
+      transport_(std::move(transport)),
+      fingerprint_(settings_fingerprint(settings_)),
+      rng_(std::random_device{}()) {
+    std::sort(settings_.message_types.begin(), settings_.message_types.end());
+    if (!settings_.view)
+      settings_.view = std::make_shared<cluster_view>();
+    if (!settings_.wall_clock_us)
+      settings_.wall_clock_us = [] {
+        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+      };
+  }
+
+  const char* name() const override { return "warden.node_agent"; }
+
+  void on_exit() override {
+    // Drop every handle: the middleman's pending connects hold this actor and this actor
+    // holds the middleman; a cycle would keep both threads alive at system shutdown.
+    transport_ = nullptr;
+    peers_.clear();
+    accepting_.clear();
+    names_.clear();
+    lost_names_.clear();
+  }
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+    auto start = now();
+    for (auto& seed : settings_.seeds)
+      if (seed != settings_.self.address)
+        dials_[seed] = dial_target{start, settings_.reconnect_min, false, true, {}};
+    next_heartbeat_ = start;
+    on_tick();
+    return {
+      [this](hello_atom, internal::hello_msg& m) -> caf::result<internal::challenge_msg> {
+        return on_hello(m);
+      },
+      [this](auth_atom, internal::auth_msg& m) -> caf::result<internal::welcome_msg> {
+        return on_auth(m);
+      },
+      [this](heartbeat_atom, const std::string& address, uint64_t incarnation) {
+        on_heartbeat(address, incarnation);
+      },
+      [this](name_add_atom, name_entry& entry) {
+        if (auto* p = sending_peer(entry.owner))
+          add_name(std::move(entry), *p);
+      },
+      [this](name_del_atom, const std::string& name, const std::string& address,
+             uint64_t incarnation) {
+        auto i = names_.find(name);
+        if (i != names_.end() && i->second.owner.address == address
+            && i->second.owner.incarnation == incarnation) {
+          names_.erase(i);
+          publish_view();
+        }
+      },
+      [this](leave_atom, const std::string& address, uint64_t incarnation) -> ok_atom {
+        auto i = peers_.find(address);
+        if (i == peers_.end() || i->second.info.incarnation != incarnation)
+          return ok_atom::value;
+        i->second.left = true;
+        if (i->second.state != member_state::down)
+          mark_down(i->second, "left");
+        remove_peer(i, "left");
+        return ok_atom::value;
+      },
+      [this](leave_atom) -> caf::result<ok_atom> { return leave(); },
+      [this](register_name_atom, std::string& name, caf::actor& target)
+        -> caf::result<ok_atom> { return register_own(std::move(name), std::move(target)); },
+      [this](unregister_name_atom, const std::string& name) -> ok_atom {
+        auto i = names_.find(name);
+        if (i != names_.end() && same_member(i->second.owner, settings_.self))
+          drop_own(i);
+        return ok_atom::value;
+      },
+      [this](route_atom, const std::string& name, caf::message& msg)
+        -> caf::result<caf::message> { return route(name, std::move(msg)); },
+      [this](tick_atom) { on_tick(); },
+      [this](introduce_atom, const member_info& m) {
+        if (!sending_peer_any())
+          return;
+        auto i = peers_.find(m.address);
+        if (m.address != settings_.self.address
+            && (i == peers_.end() || i->second.info.incarnation < m.incarnation))
+          schedule_redial(m.address, true);
+      },
+    };
+  }
+
+private:
+  time_point now() { return clock().now(); }
+
+  // --- events and the published view ---------------------------------------------------
+
+  void emit(cluster_event_kind kind, const member_info& who, std::string reason = {},
+            double phi = 0, std::string name = {}, std::string detail = {}) {
+    if (!settings_.events)
+      return;
+    cluster_event ev;
+    ev.kind = kind;
+    ev.time = std::chrono::system_clock::now();
+    ev.node = settings_.self.name;
+    ev.peer = who.name;
+    ev.address = who.address;
+    ev.incarnation = who.incarnation;
+    ev.reason = std::move(reason);
+    ev.phi = phi;
+    ev.name = std::move(name);
+    ev.detail = std::move(detail);
+    settings_.events->publish(ev);
+  }
+
+  bool joined() const {
+    for (auto& [address, p] : peers_)
+      if (p.state == member_state::up || p.state == member_state::unreachable)
+        return true;
+    // With no other seed, or as the first seed, this node may form the cluster alone.
+    auto& seeds = settings_.seeds;
+    return seeds.empty() || seeds.front() == settings_.self.address
+           || std::all_of(seeds.begin(), seeds.end(),
+                          [&](auto& s) { return s == settings_.self.address; });
+  }
+
+  void publish_view() {
+    auto snap = std::make_shared<cluster_snapshot>();
+    auto t = now();
+    snap->self = settings_.self;
+    snap->cluster = settings_.cluster;
+    member_status me;
+    me.info = settings_.self;
+    me.state = member_state::up;
+    me.self = true;
+    snap->members.push_back(std::move(me));
+    for (auto& [address, p] : peers_) {
+      member_status row;
+      row.info = p.info;
+      row.state = p.state;
+      row.reason = p.reason;
+      if (p.state == member_state::up || p.state == member_state::unreachable)
+        row.phi = p.detector.phi(t);
+      row.since_ms = to_ms(t - p.since);
+      snap->members.push_back(std::move(row));
+    }
+    snap->names = names_;
+    snap->lost_names = lost_names_;
+    snap->joined = joined();
+    settings_.view->set(std::move(snap));
+  }
+
+  // --- dialing (this node starts the handshake) -----------------------------------------
+
+  /// Dials `address` now (`soon`) or after the current backoff delay.
+  void schedule_redial(const std::string& address, bool soon) {
+    auto& d = dials_[address];
+    if (d.in_flight)
+      return;
+    if (soon || d.delay.count() == 0)
+      d.delay = settings_.reconnect_min;
+    d.next = now() + (soon ? caf::timespan{0} : d.delay);
+    if (soon && !leaving_)
+      dial(address);
+  }
+
+  void dial(const std::string& address) {
+    auto& d = dials_[address];
+    d.in_flight = true;
+    auto via = settings_.connect_via.find(address);
+    auto& dialed = via != settings_.connect_via.end() ? via->second : address;
+    std::string host;
+    uint16_t port = 0;
+    if (!split_address(dialed, host, port)) {
+      dial_failed(address, caf::make_error(caf::sec::invalid_argument, "bad address " + dialed));
+      return;
+    }
+    auto timeout = settings_.handshake_timeout;
+    request(transport_, timeout, caf::connect_atom::value, host, port)
+      .then(
+        [this, address](caf::node_id&, caf::strong_actor_ptr& ptr,
+                        std::set<std::string>&) {
+          if (!ptr) {
+            dial_failed(address, make_error(errc::node_unavailable,
+                                            "nothing published at " + address));
+            return;
+          }
+          say_hello(address, caf::actor_cast<caf::actor>(ptr));
+        },
+        [this, address](caf::error& err) { dial_failed(address, std::move(err)); });
+  }
+
+  void say_hello(const std::string& address, caf::actor their) {
+    auto nonce = internal::make_nonce();
+    internal::hello_msg hello{settings_.cluster, settings_.self, fingerprint_,
+                              settings_.message_types, nonce};
+    auto timeout = settings_.handshake_timeout;
+    request(their, timeout, hello_atom::value, std::move(hello))
+      .then(
+        [this, address, their, nonce](internal::challenge_msg& c) {
+          auto expected = internal::prove(settings_.secret, challenge_text(nonce, c.from));
+          bool authentic = internal::same_proof(c.proof, expected);
+          // Prove ourselves even to an impostor: the acceptor then logs the refusal too.
+          internal::auth_msg auth{internal::prove(settings_.secret,
+                                                  auth_text(c.nonce, settings_.self)),
+                                  known_members(), own_names()};
+          request(their, settings_.handshake_timeout, auth_atom::value, std::move(auth))
+            .then(
+              [this, address, their, authentic, from = c.from](internal::welcome_msg& w) {
+                if (!authentic) {
+                  dial_failed(address, make_error(errc::auth_failed,
+                                                  describe_member(from)
+                                                    + " could not prove the cluster secret"));
+                  return;
+                }
+                dials_.erase(address);
+                auto* p = member_joined(from, their);
+                if (p)
+                  merge(w.members, w.names, *p);
+              },
+              [this, address](caf::error& err) { dial_failed(address, std::move(err)); });
+        },
+        [this, address](caf::error& err) { dial_failed(address, std::move(err)); });
+  }
+
+  void dial_failed(const std::string& address, caf::error err) {
+    auto i = dials_.find(address);
+    if (i == dials_.end())
+      return;
+    auto& d = i->second;
+    d.in_flight = false;
+    if (is_refusal(err)) {
+      auto text = describe(err);
+      if (d.refused != text) {
+        d.refused = text;
+        member_info who;
+        who.address = address;
+        emit(cluster_event_kind::join_refused, who, "refused by " + address + ": " + text);
+      }
+      d.delay = settings_.reconnect_max;  // a refusal will not go away soon
+    } else {
+      d.delay = std::min(caf::timespan{d.delay * 2}, caf::timespan{settings_.reconnect_max});
+    }
+    // Jitter (+-20%) so that nodes cut off together do not redial in lockstep.
+    std::uniform_real_distribution<double> jitter{0.8, 1.2};
+    d.next = now() + std::chrono::duration_cast<caf::timespan>(d.delay * jitter(rng_));
+  }
+
+  // --- accepting (the other node starts) ------------------------------------------------
+
+  static std::string challenge_text(const std::string& nonce, const member_info& signer) {
+    return fmt::format("challenge|{}|{}|{}", nonce, signer.address, signer.incarnation);
+  }
+
+  static std::string auth_text(const std::string& nonce, const member_info& signer) {
+    return fmt::format("auth|{}|{}|{}", nonce, signer.address, signer.incarnation);
+  }
+
+  caf::error refuse(const member_info& from, errc code, std::string why) {
+    emit(cluster_event_kind::join_refused, from, fmt::format("{}: {}", to_string(code), why));
+    return make_error(code, std::move(why));
+  }
+
+  caf::result<internal::challenge_msg> on_hello(internal::hello_msg& m) {
+    if (m.cluster != settings_.cluster)
+      return refuse(m.from, errc::cluster_mismatch,
+                    fmt::format("cluster \"{}\" is not this cluster \"{}\"", m.cluster,
+                                settings_.cluster));
+    if (m.settings != fingerprint_)
+      return refuse(m.from, errc::settings_mismatch,
+                    fmt::format("failure-detector settings differ: theirs [{}], ours [{}]",
+                                m.settings, fingerprint_));
+    std::sort(m.types.begin(), m.types.end());
+    if (m.types != settings_.message_types)
+      return refuse(m.from, errc::types_mismatch,
+                    fmt::format("registered message types differ: theirs [{}], ours [{}]",
+                                fmt::join(m.types, ","), fmt::join(settings_.message_types, ",")));
+    if (m.from.address == settings_.self.address)
+      return refuse(m.from, errc::cluster_mismatch,
+                    "the peer advertises this node's own address " + m.from.address);
+    if (leaving_)
+      return make_error(errc::node_unavailable, settings_.self.name + " is leaving");
+    auto sender = caf::actor_cast<caf::actor>(current_sender());
+    auto nonce = internal::make_nonce();
+    accepting_[sender.address()] = pending_accept{m.from, nonce, sender,
+                                                  now() + settings_.handshake_timeout};
+    return internal::challenge_msg{settings_.self, nonce,
+                                   internal::prove(settings_.secret,
+                                                   challenge_text(m.nonce, settings_.self))};
+  }
+
+  caf::result<internal::welcome_msg> on_auth(internal::auth_msg& m) {
+    auto i = accepting_.find(caf::actor_cast<caf::actor_addr>(current_sender()));
+    if (i == accepting_.end())
+      return make_error(errc::not_a_member, "no hello before auth, or the handshake timed out");
+    auto pending = std::move(i->second);
+    accepting_.erase(i);
+    auto expected = internal::prove(settings_.secret, auth_text(pending.nonce, pending.from));
+    if (!internal::same_proof(m.proof, expected))
+      return refuse(pending.from, errc::auth_failed,
+                    describe_member(pending.from)
+                      + " could not prove the cluster secret (wrong secret?)");
+    auto* p = member_joined(pending.from, pending.agent);
+    if (!p)
+      return make_error(errc::node_unavailable, "a newer incarnation of "
+                                                  + pending.from.address + " is a member");
+    internal::welcome_msg welcome{known_members(), own_names()};
+    merge(m.members, m.names, *p);
+    return welcome;
+  }
+
+  // --- membership -----------------------------------------------------------------------
+
+  std::vector<member_info> known_members() const {
+    std::vector<member_info> result;
+    for (auto& [address, p] : peers_)
+      if (p.state != member_state::removed && !p.left)
+        result.push_back(p.info);
+    return result;
+  }
+
+  /// A handshake completed with `info`: it becomes (or stays) up. Null when `info` is an
+  /// older incarnation than the member we know at that address.
+  peer* member_joined(const member_info& info, const caf::actor& agent) {
+    auto t = now();
+    auto i = peers_.find(info.address);
+    if (i != peers_.end()) {
+      auto& p = i->second;
+      if (info.incarnation < p.info.incarnation)
+        return nullptr;
+      if (info.incarnation > p.info.incarnation) {
+        if (p.state != member_state::down)
+          mark_down(p, fmt::format("restarted as incarnation {}", info.incarnation));
+        remove_peer(i, fmt::format("replaced by incarnation {}", info.incarnation));
+        i = peers_.end();
+      }
+    }
+    dials_.erase(info.address);
+    if (i == peers_.end())
+      i = peers_.emplace(info.address, peer{info, member_state::joining, {}, {},
+                                            phi_accrual_detector{settings_.detector}, t,
+                                            false})
+            .first;
+    auto& p = i->second;
+    if (p.agent != agent) {
+      if (p.agent)
+        demonitor(p.agent);
+      p.agent = agent;
+      monitor(agent);
+    }
+    if (p.state != member_state::up && p.state != member_state::unreachable) {
+      bool rejoined = p.state == member_state::down;
+      p.info = info;
+      p.state = member_state::up;
+      p.reason.clear();
+      p.since = t;
+      p.detector = phi_accrual_detector{settings_.detector};
+      p.detector.heartbeat(t);
+      emit(cluster_event_kind::node_up, p.info, rejoined ? "rejoined" : "");
+      // Introduce it to the others and them to it: handshakes that ran at the same time
+      // may each have missed the other (full mesh, also after a partition heals).
+      for (auto& [address, other] : peers_)
+        if (other.agent && &other != &p && other.state == member_state::up) {
+          send(other.agent, introduce_atom::value, p.info);
+          send(p.agent, introduce_atom::value, other.info);
+        }
+      // Our names may be new to it (or lost on its side while we were cut off).
+      for (auto& entry : own_names())
+        send(p.agent, name_add_atom::value, entry);
+    }
+    publish_view();
+    return &p;
+  }
+
+  void merge(const std::vector<member_info>& members, std::vector<name_entry>& names,
+             peer& from) {
+    for (auto& m : members) {
+      if (m.address == settings_.self.address)
+        continue;
+      auto i = peers_.find(m.address);
+      if (i == peers_.end() || i->second.info.incarnation < m.incarnation)
+        schedule_redial(m.address, true);
+    }
+    for (auto& entry : names)
+      if (same_member(entry.owner, from.info))
+        add_name(std::move(entry), from);
+    publish_view();
+  }
+
+  void mark_down(peer& p, std::string reason) {
+    auto t = now();
+    p.state = member_state::down;
+    p.reason = reason;
+    p.since = t;
+    if (p.agent) {
+      demonitor(p.agent);
+      p.agent = nullptr;
+    }
+    for (auto i = names_.begin(); i != names_.end();) {
+      if (same_member(i->second.owner, p.info)) {
+        lost_names_[i->first] = p.info;
+        i = names_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    emit(cluster_event_kind::node_down, p.info, std::move(reason));
+    if (!p.left && !leaving_)
+      schedule_redial(p.info.address, false);
+    publish_view();
+  }
+
+  void remove_peer(std::map<std::string, peer>::iterator i, std::string reason) {
+    auto info = i->second.info;
+    for (auto j = lost_names_.begin(); j != lost_names_.end();)
+      j = same_member(j->second, info) ? lost_names_.erase(j) : std::next(j);
+    bool seed = std::find(settings_.seeds.begin(), settings_.seeds.end(), info.address)
+                != settings_.seeds.end();
+    auto d = dials_.find(info.address);
+    if (d != dials_.end() && !seed && !d->second.in_flight)
+      dials_.erase(d);
+    peers_.erase(i);
+    emit(cluster_event_kind::node_removed, info, std::move(reason));
+    publish_view();
+  }
+
+  void on_down(caf::down_msg& msg) {
+    for (auto& [address, p] : peers_) {
+      if (p.agent && p.agent.address() == msg.source) {
+        std::string reason = msg.reason == caf::exit_reason::remote_link_unreachable
+                                 || msg.reason == caf::sec::remote_linking_failed
+                               ? "connection lost"
+                             : is_normal(msg.reason) || is_shutdown(msg.reason)
+                               ? "stopped"
+                               : describe(msg.reason);
+        mark_down(p, std::move(reason));
+        return;
+      }
+    }
+    for (auto i = names_.begin(); i != names_.end(); ++i)
+      if (same_member(i->second.owner, settings_.self) && i->second.target.address() == msg.source) {
+        drop_own(i);
+        return;
+      }
+  }
+
+  void on_heartbeat(const std::string& address, uint64_t incarnation) {
+    auto i = peers_.find(address);
+    if (i == peers_.end() || i->second.info.incarnation != incarnation)
+      return;
+    auto& p = i->second;
+    auto t = now();
+    switch (p.state) {
+      case member_state::up:
+        p.detector.heartbeat(t);
+        break;
+      case member_state::unreachable:
+        // The gap was a pause (ours or theirs), not the normal rhythm: start afresh.
+        p.detector = phi_accrual_detector{settings_.detector};
+        p.detector.heartbeat(t);
+        p.state = member_state::up;
+        p.since = t;
+        emit(cluster_event_kind::node_reachable, p.info);
+        publish_view();
+        break;
+      case member_state::down:
+        // It is alive after all (a false suspicion): handshake again right away.
+        if (!p.left)
+          schedule_redial(address, true);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void on_tick() {
+    auto t = now();
+    // A tick far behind schedule means this node itself was paused (SIGSTOP, a stalled
+    // VM): its silence from others is our own. Judge them afresh instead of suspecting all.
+    if (last_tick_ && t - *last_tick_ > settings_.heartbeat_interval + settings_.detector.acceptable_pause) {
+      for (auto& [address, p] : peers_)
+        if (p.state == member_state::up || p.state == member_state::unreachable) {
+          p.detector = phi_accrual_detector{settings_.detector};
+          p.detector.heartbeat(t);
+        }
+    }
+    last_tick_ = t;
+    if (t >= next_heartbeat_) {
+      for (auto& [address, p] : peers_)
+        if (p.agent)
+          send(p.agent, heartbeat_atom::value, settings_.self.address,
+               settings_.self.incarnation);
+      next_heartbeat_ = t + settings_.heartbeat_interval;
+    }
+    for (auto i = peers_.begin(); i != peers_.end();) {
+      auto& p = i->second;
+      auto next = std::next(i);
+      if (p.state == member_state::up && !p.detector.available(t)) {
+        p.state = member_state::unreachable;
+        p.since = t;
+        emit(cluster_event_kind::node_unreachable, p.info, {}, p.detector.phi(t));
+      } else if (p.state == member_state::unreachable && t - p.since >= settings_.unreachable_down) {
+        mark_down(p, fmt::format("unreachable for {} ms", to_ms(t - p.since)));
+      } else if (p.state == member_state::down && t - p.since >= settings_.down_removal) {
+        remove_peer(i, fmt::format("down for {} ms", to_ms(t - p.since)));
+      }
+      i = next;
+    }
+    if (!leaving_) {
+      std::vector<std::string> due;
+      for (auto& [address, d] : dials_)
+        if (!d.in_flight && d.next <= t) {
+          auto p = peers_.find(address);
+          if (p == peers_.end() || p->second.state == member_state::down
+              || p->second.state == member_state::joining)
+            due.push_back(address);
+        }
+      for (auto& address : due)
+        dial(address);
+    }
+    for (auto i = accepting_.begin(); i != accepting_.end();)
+      i = i->second.expires <= t ? accepting_.erase(i) : std::next(i);
+    publish_view();
+    delayed_send(this, settings_.heartbeat_interval / 2, tick_atom::value);
+  }
+
+  /// True when the current message comes from a member's agent.
+  bool sending_peer_any() {
+    auto sender = caf::actor_cast<caf::actor_addr>(current_sender());
+    for (auto& [address, p] : peers_)
+      if (p.agent && p.agent.address() == sender)
+        return true;
+    return false;
+  }
+
+  peer* sending_peer(const member_info& claimed) {
+    auto i = peers_.find(claimed.address);
+    if (i == peers_.end() || !same_member(i->second.info, claimed) || !i->second.agent
+        || i->second.agent.address() != caf::actor_cast<caf::actor_addr>(current_sender()))
+      return nullptr;
+    return &i->second;
+  }
+
+  /// Tells every member that this node leaves; answers once all acknowledged (or timed
+  /// out), so the node can stop without the members mistaking it for a crash.
+  caf::result<ok_atom> leave() {
+    leaving_ = true;
+    auto rp = make_response_promise<ok_atom>();
+    auto pending = std::make_shared<size_t>(0);
+    for (auto& [address, p] : peers_)
+      if (p.agent)
+        ++*pending;
+    if (*pending == 0)
+      return ok_atom::value;
+    auto done = [rp, pending]() mutable {
+      if (--*pending == 0)
+        rp.deliver(ok_atom::value);
+    };
+    for (auto& [address, p] : peers_)
+      if (p.agent)
+        request(p.agent, settings_.handshake_timeout, leave_atom::value,
+                settings_.self.address, settings_.self.incarnation)
+          .then([done](ok_atom) mutable { done(); }, [done](caf::error&) mutable { done(); });
+    return rp;
+  }
+
+  // --- names ----------------------------------------------------------------------------
+
+  std::vector<name_entry> own_names() const {
+    std::vector<name_entry> result;
+    for (auto& [name, entry] : names_)
+      if (same_member(entry.owner, settings_.self))
+        result.push_back(entry);
+    return result;
+  }
+
+  caf::result<ok_atom> register_own(std::string name, caf::actor target) {
+    auto i = names_.find(name);
+    if (i != names_.end())
+      return make_error(errc::name_taken,
+                        fmt::format("\"{}\" is registered by {}", name,
+                                    describe_member(i->second.owner)));
+    if (!target)
+      return make_error(errc::unknown_name, "no actor to register as \"" + name + "\"");
+    monitor(target);
+    name_entry entry{name, target, settings_.self, settings_.wall_clock_us()};
+    for (auto& [address, p] : peers_)
+      if (p.agent)
+        send(p.agent, name_add_atom::value, entry);
+    lost_names_.erase(name);
+    names_.emplace(std::move(name), std::move(entry));
+    publish_view();
+    return ok_atom::value;
+  }
+
+  void drop_own(std::map<std::string, name_entry>::iterator i) {
+    demonitor(i->second.target);
+    for (auto& [address, p] : peers_)
+      if (p.agent)
+        send(p.agent, name_del_atom::value, i->first, settings_.self.address,
+             settings_.self.incarnation);
+    names_.erase(i);
+    publish_view();
+  }
+
+  /// A registration made by `from` (its owner): insert, or settle a conflict.
+  void add_name(name_entry entry, peer& from) {
+    lost_names_.erase(entry.name);
+    auto i = names_.find(entry.name);
+    if (i == names_.end() || same_member(i->second.owner, entry.owner)) {
+      names_[entry.name] = std::move(entry);
+      publish_view();
+      return;
+    }
+    auto& current = i->second;
+    bool new_wins = wins(entry, current);
+    auto& winner = new_wins ? entry : current;
+    auto& loser = new_wins ? current : entry;
+    emit(cluster_event_kind::name_conflict, from.info, {}, 0, entry.name,
+         fmt::format("winner {} (registered at {}), loser {} (registered at {})",
+                     describe_member(winner.owner), winner.registered_at,
+                     describe_member(loser.owner), loser.registered_at));
+    if (!new_wins)
+      return;
+    if (same_member(current.owner, settings_.self)) {
+      // Ours lost: withdraw it everywhere; the service keeps running under its local name.
+      demonitor(current.target);
+      for (auto& [address, p] : peers_)
+        if (p.agent)
+          send(p.agent, name_del_atom::value, current.name, settings_.self.address,
+               settings_.self.incarnation);
+    }
+    current = std::move(entry);
+    publish_view();
+  }
+
+  caf::result<caf::message> route(const std::string& name, caf::message msg) {
+    auto i = names_.find(name);
+    if (i == names_.end()) {
+      auto lost = lost_names_.find(name);
+      if (lost != lost_names_.end())
+        return make_error(errc::node_down, fmt::format("\"{}\" was on {}, which is down",
+                                                       name, describe_member(lost->second)));
+      return make_error(errc::unknown_name, "no service is registered as \"" + name + "\"");
+    }
+    // Hand the request on with its sender and id: the answer goes straight back.
+    i->second.target->enqueue(current_sender(), current_message_id(), std::move(msg),
+                              context());
+    return caf::delegated<caf::message>{};
+  }
+
+  agent_settings settings_;
+  caf::actor transport_;
+  std::string fingerprint_;
+  std::minstd_rand rng_;
+  std::map<std::string, peer> peers_;
+  std::map<std::string, dial_target> dials_;
+  std::map<caf::actor_addr, pending_accept> accepting_;
+  std::map<std::string, name_entry> names_;
+  std::map<std::string, member_info> lost_names_;
+  time_point next_heartbeat_;
+  std::optional<time_point> last_tick_;
+  bool leaving_ = false;
+};
+
+} // namespace
+
+std::string settings_fingerprint(const agent_settings& s) {
+  auto& d = s.detector;
+  return fmt::format("heartbeat={}ms threshold={} pause={}ms min_std={}ms unreachable_down={}ms{}{}",
+                     to_ms(s.heartbeat_interval), d.threshold,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(d.acceptable_pause).count(),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(d.min_std_deviation).count(),
+                     to_ms(s.unreachable_down), s.settings_extra.empty() ? "" : " ",
+                     s.settings_extra);
+}
+
+caf::actor spawn_node_agent(caf::actor_system& sys, agent_settings settings,
+                            caf::actor transport, bool detached) {
+  if (!settings.view)
+    settings.view = std::make_shared<cluster_view>();
+  auto view = settings.view;
+  auto agent = detached
+                 ? sys.spawn<node_agent, caf::detached>(std::move(settings), std::move(transport))
+                 : sys.spawn<node_agent>(std::move(settings), std::move(transport));
+  internal::register_node(sys, agent, std::move(view));
+  return agent;
+}
+
+void add_node_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<member_info>("warden_member_info");
+  cfg.add_message_type<std::vector<member_info>>("warden_member_info_list");
+  cfg.add_message_type<name_entry>("warden_name_entry");
+  cfg.add_message_type<std::vector<name_entry>>("warden_name_entry_list");
+  cfg.add_message_type<internal::hello_msg>("warden_hello");
+  cfg.add_message_type<internal::challenge_msg>("warden_challenge");
+  cfg.add_message_type<internal::auth_msg>("warden_auth");
+  cfg.add_message_type<internal::welcome_msg>("warden_welcome");
+}
+
+} // namespace warden
