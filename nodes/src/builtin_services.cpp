@@ -1,11 +1,14 @@
 #include "warden/builtin_services.hpp"
 
 #include <atomic>
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "warden/cluster_names.hpp"
 #include "warden/exit_reasons.hpp"
 #include "warden/fault_plan.hpp"
 #include "warden/service.hpp"
@@ -132,6 +135,70 @@ init_result ticker(stateful_service<ticker_state>* self, std::string path,
     [self](get_atom) { return self->state.ticks; });
 }
 
+struct caller_state {
+  int64_t ok = 0;
+  int64_t failed = 0;
+  std::map<std::string, int64_t> errors;  // error name -> count
+  std::string last;                       // the last answer
+};
+
+/// Calls the cluster name `target` every `interval` and reports every `report` and at
+/// exit, one line on stdout: the node's log shows calls crossing nodes.
+init_result caller(stateful_service<caller_state>* self, std::string path, std::string target,
+                   std::string message, std::chrono::milliseconds interval,
+                   std::chrono::milliseconds timeout, std::chrono::milliseconds report) {
+  if (auto failure = begin_init(self, path))
+    return *failure;
+  auto say = [self, path, target] {
+    auto& st = self->state;
+    auto line = fmt::format("caller {} -> \"{}\": {} ok, {} failed", path, target, st.ok,
+                            st.failed);
+    for (auto& [name, n] : st.errors)
+      line += fmt::format(", {} {}", n, name);
+    if (!st.last.empty())
+      line += fmt::format(" (last answer {})", st.last);
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  self->on_terminate([say](const caf::error&) { say(); });
+  auto failed = [self, target](caf::error& err) {
+    ++self->state.failed;
+    auto named = cluster_call_error(self->system(), target, std::move(err));
+    self->state.errors[named.category() == error_category
+                         ? to_string(static_cast<errc>(named.code()))
+                         : describe(named)]++;
+  };
+  self->delayed_send(self, interval, tick_atom::value);
+  self->delayed_send(self, report, report_atom::value);
+  return with_fault_protocol(
+    self,
+    [=](tick_atom) {
+      self->delayed_send(self, interval, tick_atom::value);
+      auto timeout_span = caf::timespan{timeout};
+      if (message == "add")
+        cluster_request(self, target, timeout_span, add_atom::value)
+          .then(
+            [self](int n) {
+              ++self->state.ok;
+              self->state.last = std::to_string(n);
+            },
+            failed);
+      else
+        cluster_request(self, target, timeout_span, message)
+          .then(
+            [self](const std::string& answer) {
+              ++self->state.ok;
+              self->state.last = "\"" + answer + "\"";
+            },
+            failed);
+    },
+    [=](report_atom) {
+      say();
+      self->delayed_send(self, report, report_atom::value);
+    },
+    [self](get_atom) { return self->state.ok; });
+}
+
 // --- factories (read params up front, so a bad value fails the tree file) -----------------
 
 caf::expected<start_function> make_echo(const service_params& p) {
@@ -176,9 +243,36 @@ caf::expected<start_function> make_ticker(const service_params& p) {
   return service(ticker, p.child_path, *interval);
 }
 
+caf::expected<start_function> make_caller(const service_params& p) {
+  auto target = p.get_string("target", "");
+  if (!target)
+    return target.error();
+  if (target->empty())
+    return make_error(errc::bad_config, std::string{"target"},
+                      std::string{"names the cluster service to call; required"});
+  auto message = p.get_string("message", "add");
+  if (!message)
+    return message.error();
+  auto interval = p.get_duration("interval_ms", std::chrono::milliseconds{200});
+  auto timeout = p.get_duration("timeout_ms", std::chrono::milliseconds{1000});
+  auto report = p.get_duration("report_ms", std::chrono::milliseconds{2000});
+  for (auto* x : {&interval, &timeout, &report}) {
+    if (!*x)
+      return x->error();
+    if ((*x)->count() <= 0)
+      return make_error(errc::bad_config, std::string{"interval_ms, timeout_ms, report_ms"},
+                        std::string{"must be > 0"});
+  }
+  return service(caller, p.child_path, *target, *message, *interval, *timeout, *report);
+}
+
 } // namespace
 
 void add_builtin_services(service_catalog& catalog) {
+  catalog.add("caller", make_caller,
+              "calls the cluster name target every interval_ms (200) with message (\"add\" "
+              "for a counter, else that string), timeout_ms (1000); prints counts every "
+              "report_ms (2000) and at exit");
   catalog.add("echo", make_echo, "replies to any string with the same string");
   catalog.add("counter", make_counter,
               "an int from param start (0): \"add\" increments and answers it, \"get\" answers it");

@@ -9,6 +9,11 @@
 /// | `failing_start`    | `fail_starts` (1), `ok_starts` (0), `mode` ("error") | like echo once running; `get` -> starts so far (int64) |
 /// | `ignores_shutdown` | none                                              | like echo; only `kill` stops it           |
 /// | `ticker`           | `interval_ms` (100)                               | `get` -> ticks so far (int64)             |
+/// | `caller`           | `target` (required), `message` ("add"), `interval_ms` (200), `timeout_ms` (1000), `report_ms` (2000) | `get` -> calls answered (int64) |
+///
+/// `caller` calls the cluster name `target` (cluster_names.hpp) every `interval_ms`:
+/// `message = "add"` sends a counter's add, any other text is sent to an echo as a string.
+/// It prints `caller PATH -> "target": N ok, M failed, ...` every `report_ms` and at exit.
 ///
 /// `failing_start`: starts number `ok_starts + 1` to `ok_starts + fail_starts` fail (the
 /// count survives restarts: it lives in the start function); `mode` says how: "error"
@@ -48,12 +53,14 @@ using throw_atom = caf::atom_constant<caf::atom("throw")>;
 using add_atom = caf::atom_constant<caf::atom("add")>;
 /// counter, ticker, failing_start: `(get_atom)` -> the current value.
 using get_atom = caf::atom_constant<caf::atom("get")>;
-/// ticker: the self message of each tick.
+/// ticker, caller: the self message of each tick.
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// caller: the self message of each report.
+using report_atom = caf::atom_constant<caf::atom("report")>;
 
 } // namespace builtin
 
-/// Registers echo, counter, failing_start, ignores_shutdown and ticker in `catalog`.
+/// Registers echo, counter, failing_start, ignores_shutdown, ticker and caller in `catalog`.
 void add_builtin_services(service_catalog& catalog);
 
 } // namespace warden

@@ -56,7 +56,8 @@ namespace warden {
 // --- the agent's protocol -----------------------------------------------------------------
 // Between agents: (hello_atom, hello_msg) -> challenge_msg; (auth_atom, auth_msg) ->
 // welcome_msg; (heartbeat_atom, address, incarnation); (name_add_atom, name_entry);
-// (name_del_atom, name, owner address, incarnation); (leave_atom, address, incarnation).
+// (name_del_atom, name, owner address, incarnation); (leave_atom, address, incarnation)
+// -> ok_atom; an internal "introduce" (member_info) when a member comes up.
 // Local API:
 //   (register_name_atom, std::string name, caf::actor target) -> ok_atom | errc::name_taken
 //   (unregister_name_atom, std::string name) -> ok_atom

@@ -16,7 +16,7 @@
 %% "cluster", case "dist"). When the client is done it stops the server node (init:stop).
 -module(cluster_bench).
 
--export([main/1, serve/0, start/0]).
+-export([main/1, serve/0, start/0, cpu_us/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
 
 %% --- the echo gen_server (runs on the server node) --------------------------------------------
@@ -97,9 +97,11 @@ run_once(Server, Warmup, Rtt, Oneway) ->
     Pid = rpc:call(Server, ?MODULE, start, []),
     true = is_pid(Pid),
     calls(Pid, 0, Warmup),
+    Cpu0 = cpu_us() + rpc:call(Server, ?MODULE, cpu_us, []),
     T0 = erlang:monotonic_time(),
     Xs = lists:sort(timed_calls(Pid, Warmup, Warmup + Rtt, [])),
     Wall = to_us(erlang:monotonic_time() - T0),
+    Cpu = cpu_us() + rpc:call(Server, ?MODULE, cpu_us, []) - Cpu0,
     0 = gen_server:call(Pid, count, infinity),
     T1 = erlang:monotonic_time(),
     casts(Pid, Oneway),
@@ -110,6 +112,7 @@ run_once(Server, Warmup, Rtt, Oneway) ->
     Rate = case Oneway of 0 -> #{}; _ -> #{oneway_msgs_per_s => Oneway / (Us / 1.0e6)} end,
     maps:merge(Rate, #{rtt_p50_us => pct(Xs, 0.5), rtt_p99_us => pct(Xs, 0.99),
                        rtt_p999_us => pct(Xs, 0.999), rtt_mean_us => Sum / length(Xs),
+                       rtt_cpu_us => Cpu / Rtt,
                        rtt_per_s => Rtt / (Wall / 1.0e6)}).
 
 calls(_Pid, I, N) when I >= N -> ok;
@@ -130,6 +133,15 @@ dist_nodelay() ->
          {ok, [{nodelay, V}]} -> V;
          _ -> unknown
      end || {_Node, Port} <- erlang:system_info(dist_ctrl), is_port(Port)].
+
+%% User + system CPU time of this OS process in microseconds (/proc/self/stat, 100 Hz
+%% clock ticks as on Linux x86), like the C++ side's rtt_cpu_us.
+cpu_us() ->
+    {ok, Bin} = file:read_file("/proc/self/stat"),
+    Rest = lists:last(string:split(binary_to_list(Bin), ")", trailing)),
+    Fields = string:tokens(Rest, " "),
+    %% Rest starts at field 3 (state): utime is field 14, stime field 15.
+    (list_to_integer(lists:nth(12, Fields)) + list_to_integer(lists:nth(13, Fields))) * 10000.
 
 note(Fmt, Args) -> io:format(standard_error, "[cluster_bench.erl] " ++ Fmt ++ "~n", Args).
 
