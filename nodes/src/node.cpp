@@ -150,6 +150,11 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   auto threads = cfg.node.scheduler_threads != 0 ? cfg.node.scheduler_threads
                                                   : std::max(1u, std::thread::hardware_concurrency());
   sc.set("scheduler.max-threads", static_cast<size_t>(threads));
+  // Measured in tests/perf/cluster (docs/performance.md): BASP deserializing on the I/O
+  // thread and a scheduler that wakes a blocked worker per enqueue cut the remote round
+  // trip from ~440 to ~90-180 us without slowing local supervision.
+  sc.set("middleman.workers", size_t{0});
+  sc.set("scheduler.policy", caf::atom("sharing"));
   sc.set("middleman.heartbeat-interval", caf::timespan{cfg.failure_detector.transport_heartbeat});
   sc.set("middleman.connection-timeout", caf::timespan{cfg.failure_detector.transport_timeout});
   configure(sc);

@@ -144,6 +144,40 @@ type = "supervisor"
   EXPECT_EQ(*seen.get_double("f", 0), 1.5);
 }
 
+// global = true exports a child's stable name to the cluster; it needs a name.
+TEST(tree_file, global_names_are_collected_and_need_a_name) {
+  auto tree = parse_tree(R"(
+[[children]]
+id = "a"
+service = "echo"
+name = "echo"
+global = true
+
+[[children]]
+id = "b"
+service = "counter"
+name = "local_only"
+global = false
+)",
+                         "t.toml", builtins());
+  ASSERT_TRUE(tree) << config_error_text(tree.error());
+  EXPECT_EQ(tree->global_names, std::vector<std::string>{"echo"});
+  auto bad = parse_tree("[[children]]\nid = \"a\"\nservice = \"echo\"\nglobal = true\n", "t.toml",
+                        builtins());
+  ASSERT_FALSE(bad);
+  EXPECT_NE(config_error_text(bad.error()).find("t.toml:4: children[0].global: needs a name"),
+            std::string::npos)
+    << config_error_text(bad.error());
+}
+
+// The caller's target is required.
+TEST(service_catalog, caller_needs_a_target) {
+  auto tree = parse_tree("[[children]]\nid = \"c\"\nservice = \"caller\"\n", "t.toml", builtins());
+  ASSERT_FALSE(tree);
+  EXPECT_NE(config_error_text(tree.error()).find("target"), std::string::npos)
+    << config_error_text(tree.error());
+}
+
 TEST(service_catalog, unknown_types_are_named_with_the_known_ones) {
   auto res = builtins().make("nope", service_params{});
   ASSERT_FALSE(res);
@@ -151,7 +185,7 @@ TEST(service_catalog, unknown_types_are_named_with_the_known_ones) {
   auto& ctx = res.error().context();
   ASSERT_TRUE((ctx.match_elements<std::string, std::string>()));
   EXPECT_EQ(ctx.get_as<std::string>(0), "nope");
-  EXPECT_EQ(ctx.get_as<std::string>(1), "known: counter, echo, failing_start, ignores_shutdown, ticker");
+  EXPECT_EQ(ctx.get_as<std::string>(1), "known: caller, counter, echo, failing_start, ignores_shutdown, ticker");
 }
 
 TEST(service_catalog, builtin_params_are_checked_up_front) {

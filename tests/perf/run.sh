@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Warden benchmarks, side by side with raw CAF and Erlang/OTP, in one command:
 #
-#   tests/perf/run.sh [--quick] [--runs N] [--only restart,dynamic,throughput,memory,cluster]
+#   tests/perf/run.sh [--quick] [--runs N] [--only restart,dynamic,throughput,memory,cluster,detect]
 #
 # Builds the Release tree build-perf/ if needed (never touches build/), runs the C++
 # workloads (warden_bench) and the Erlang ones (erlang/warden_bench.erl, compiled with erlc
@@ -9,6 +9,8 @@
 # and tests/perf/results/latest.md (the side-by-side markdown, also printed).
 # cluster: cross-node round trip and throughput (warden_cluster_bench: CAF best config,
 # CAF defaults, raw TCP; erlang/cluster_bench.erl on two `erl -name` nodes).
+# detect: crash/hang detection time of `warden node` pairs (warden_detect_bench, ~10 min,
+# quick ~3 min); runs only when named in --only.
 # --quick: reduced counts (about 3 minutes); default: full counts (about 15-20 minutes).
 # Installs nothing: needs cmake, a C++20 compiler, CAF 0.17 and erlang-base (erl, erlc).
 set -euo pipefail
@@ -43,6 +45,7 @@ done
 # --only: "cluster" is its own program; the rest goes to warden_bench.
 run_main=1
 run_cluster=1
+run_detect=0
 main_only=""
 if [[ -n "$only" ]]; then
   run_main=0
@@ -51,6 +54,8 @@ if [[ -n "$only" ]]; then
   for w in "${wanted[@]}"; do
     if [[ "$w" == cluster ]]; then
       run_cluster=1
+    elif [[ "$w" == detect ]]; then
+      run_detect=1
     elif [[ -n "$w" ]]; then
       run_main=1
       main_only="${main_only:+$main_only,}$w"
@@ -67,10 +72,12 @@ fi
 targets=()
 [[ $run_main == 1 ]] && targets+=(warden_bench)
 [[ $run_cluster == 1 ]] && targets+=(warden_cluster_bench)
+[[ $run_detect == 1 ]] && targets+=(warden warden_detect_bench)
 echo "== building ${targets[*]}" >&2
 cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" >&2
 bench="$build/tests/perf/warden_bench"
 cluster_bench="$build/tests/perf/warden_cluster_bench"
+detect_bench="$build/tests/perf/warden_detect_bench"
 
 # --- Erlang modules, cleanup -----------------------------------------------------------------
 tmp="$(mktemp -d)"
@@ -118,37 +125,55 @@ if [[ $run_cluster == 1 ]]; then
   else
     c_warmup=2000 c_rtt=20000 c_oneway=500000
   fi
-  cl_args=(all --runs "$erl_runs" --warmup "$c_warmup" --rtt "$c_rtt" --oneway "$c_oneway")
+  # One C++ run, then one Erlang run, RUNS times: both sides see the same machine load
+  # (the report merges the runs of each implementation and takes the medians).
+  cl_args=(all --runs 1 --warmup "$c_warmup" --rtt "$c_rtt" --oneway "$c_oneway")
   [[ "$mode" == quick ]] && cl_args+=(--quick)
-  echo "== $(date +%T) C++: warden_cluster_bench ${cl_args[*]} (best, defaults, raw TCP)" >&2
-  "$cluster_bench" "${cl_args[@]}" > "$tmp/cluster.jsonl"
-
-  echo "== $(date +%T) Erlang: cluster_bench.erl on two nodes, $erl_runs runs" >&2
   epmd -names >/dev/null 2>&1 || epmd_started=1
   cookie="wbench$$$RANDOM"
-  server_node="wbench_srv_$$@127.0.0.1"
-  erl -noshell -name "$server_node" -setcookie "$cookie" -kernel logger_level none \
-    -pa "$tmp" -run cluster_bench serve > "$tmp/erl_server.out" 2>&1 < /dev/null &
-  erl_server_pid=$!
-  erl -noshell -name "wbench_cli_$$@127.0.0.1" -setcookie "$cookie" -kernel logger_level none \
-    -pa "$tmp" -run cluster_bench main "$server_node" "$mode" "$erl_runs" "$c_warmup" \
-    "$c_rtt" "$c_oneway" >> "$tmp/cluster.jsonl"
-  # The client asked the server node to stop; make sure, by PID, and reap it.
-  kill "$erl_server_pid" 2>/dev/null || true
-  wait "$erl_server_pid" 2>/dev/null || true
-  erl_server_pid=""
+  for ((r = 1; r <= erl_runs; ++r)); do
+    echo "== $(date +%T) cluster run $r/$erl_runs: warden_cluster_bench ${cl_args[*]}" >&2
+    "$cluster_bench" "${cl_args[@]}" >> "$tmp/cluster_raw.jsonl"
+
+    echo "== $(date +%T) cluster run $r/$erl_runs: cluster_bench.erl on two nodes" >&2
+    server_node="wbench_srv_$$_$r@127.0.0.1"
+    erl -noshell -name "$server_node" -setcookie "$cookie" -kernel logger_level none \
+      -pa "$tmp" -run cluster_bench serve > "$tmp/erl_server.out" 2>&1 < /dev/null &
+    erl_server_pid=$!
+    erl -noshell -name "wbench_cli_$$_$r@127.0.0.1" -setcookie "$cookie" \
+      -kernel logger_level none -pa "$tmp" -run cluster_bench main "$server_node" "$mode" 1 \
+      "$c_warmup" "$c_rtt" "$c_oneway" >> "$tmp/cluster_raw.jsonl"
+    # The client stopped the server node; make sure, by PID, and reap it.
+    kill "$erl_server_pid" 2>/dev/null || true
+    wait "$erl_server_pid" 2>/dev/null || true
+    erl_server_pid=""
+  done
+  "$cluster_bench" merge "$tmp/cluster_raw.jsonl" > "$tmp/cluster.jsonl"
 fi
 
-cat "$tmp/cpp.jsonl" "$tmp/erl.jsonl" "$tmp/cluster.jsonl" > "$results/latest.jsonl"
+# --- detect: fresh node pairs, idle and with both cores busy ----------------------------------
+: > "$tmp/detect.jsonl"
+if [[ $run_detect == 1 ]]; then
+  d_args=(all)
+  [[ "$mode" == quick ]] && d_args+=(--quick)
+  [[ -n "$runs" ]] && d_args+=(--runs "$runs")
+  echo "== $(date +%T) C++: warden_detect_bench ${d_args[*]}" >&2
+  "$detect_bench" "${d_args[@]}" > "$tmp/detect.jsonl" \
+    || echo "run.sh: warden_detect_bench reported failed runs (see above)" >&2
+fi
+
+cat "$tmp/cpp.jsonl" "$tmp/erl.jsonl" "$tmp/cluster.jsonl" "$tmp/detect.jsonl" \
+  > "$results/latest.jsonl"
 if [[ $run_main == 1 ]]; then
   "$bench" report "$tmp/cpp.jsonl" "$tmp/erl.jsonl" > "$results/latest.md"
 else
-  echo "# Warden benchmarks: cross-node only (--only $only)" > "$results/latest.md"
+  echo "# Warden benchmarks (--only $only)" > "$results/latest.md"
   echo >> "$results/latest.md"
 fi
 if [[ $run_cluster == 1 ]]; then
   "$cluster_bench" report "$tmp/cluster.jsonl" >> "$results/latest.md"
 fi
+[[ $run_detect == 1 ]] && "$detect_bench" report "$tmp/detect.jsonl" >> "$results/latest.md"
 {
   echo
   echo "Wall time of the benchmark run: $(( $(date +%s) - start )) s."
