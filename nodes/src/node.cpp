@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include <caf/io/middleman.hpp>
@@ -21,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "internal/node_protocol.hpp"
+#include "internal/tls.hpp"
 #include "warden/atoms.hpp"
 #include "warden/builtin_services.hpp"
 #include "warden/exit_reasons.hpp"
@@ -116,13 +118,16 @@ uint64_t new_incarnation() {
 /// its object is destroyed, and CAF's clock holds its pending timers (ticks, request
 /// timeouts) until they fire: destroying the system before that hangs in
 /// await_detached_threads, because the clock stops first.
-void await_released(caf::actor agent, caf::timespan longest_timer) {
+bool await_released(caf::actor agent, caf::timespan longest_timer) {
   auto addr = agent.address();
   agent = nullptr;
   auto deadline = std::chrono::steady_clock::now() + longest_timer + 1s;
-  while (caf::actor_cast<caf::strong_actor_ptr>(addr) != nullptr
-         && std::chrono::steady_clock::now() < deadline)
+  while (caf::actor_cast<caf::strong_actor_ptr>(addr) != nullptr) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
     std::this_thread::sleep_for(5ms);
+  }
+  return true;
 }
 
 nlohmann::json member_json(const member_info& m) {
@@ -132,6 +137,18 @@ nlohmann::json member_json(const member_info& m) {
 } // namespace
 
 caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_options opts) {
+  std::optional<declared_tree> tree;
+  if (!cfg.node.tree.empty()) {
+    auto catalog = opts.catalog;
+    if (!catalog) {
+      catalog = std::make_shared<service_catalog>();
+      add_builtin_services(*catalog);
+    }
+    auto loaded = load_tree_file(cfg.node.tree, *catalog);
+    if (!loaded)
+      return std::move(loaded.error());
+    tree = std::move(*loaded);
+  }
   std::unique_ptr<node> n{new node};
   n->cfg_ = cfg;
   n->log_ = opts.log ? opts.log : make_log(cfg.log);
@@ -139,7 +156,12 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   n->sys_cfg_ = std::make_unique<caf::actor_system_config>();
   auto& sc = *n->sys_cfg_;
   sc.load<caf::io::middleman>();
+  bool tls_io_guard = false;
   if (cfg.tls.enabled) {
+    // CAF reads the files at each connection and aborts the process when one fails.
+    if (auto err = internal::check_tls_files(cfg.tls))
+      return err;
+    tls_io_guard = internal::require_openssl_io_guard();
     sc.load<caf::openssl::manager>();
     sc.set("openssl.certificate", cfg.tls.certificate);
     sc.set("openssl.key", cfg.tls.key);
@@ -244,27 +266,16 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
     auto err = make_error(errc::node_unavailable,
                           fmt::format("node port {}:{}: {}", cfg.node.host, port,
                                       describe(published.error())));
-    n->stop();
+    n->abandon();
     return err;
   }
-  // --- the tree ---
-  if (!cfg.node.tree.empty()) {
-    auto catalog = opts.catalog;
-    if (!catalog) {
-      catalog = std::make_shared<service_catalog>();
-      add_builtin_services(*catalog);
-    }
-    auto tree = load_tree_file(cfg.node.tree, *catalog);
-    if (!tree) {
-      auto err = tree.error();
-      n->stop();
-      return err;
-    }
+  // --- the tree (read and checked before anything started) ---
+  if (tree) {
     tree->flags.events = n->log_;
     auto root = start_supervisor(sys, tree->flags, std::move(tree->children));
     if (!root) {
       auto err = root.error();
-      n->stop();
+      n->abandon();
       return err;
     }
     n->root_ = *root;
@@ -279,12 +290,29 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
                            {"incarnation", n->self_.incarnation},
                            {"http", n->self_.http},
                            {"cluster", cfg.cluster.name},
-                           {"tls", cfg.tls.enabled}});
+                           {"tls", cfg.tls.enabled},
+                           {"tls_io_guard", tls_io_guard}});
   return n;
 }
 
 node::~node() {
   stop();
+}
+
+void node::abandon() {
+  stopped_ = true;
+  if (agent_) {
+    internal::unregister_node(*sys_);
+    caf::anon_send_exit(std::exchange(agent_, nullptr), caf::exit_reason::user_shutdown);
+  }
+  root_ = nullptr;
+  if (http_)
+    http_->stop();
+  log_->flush();
+  // CAF 0.17.6 can wait forever in ~actor_system after a failed start (a detached actor
+  // still referenced): leave the system to the process exit.
+  (void)sys_.release();
+  (void)sys_cfg_.release();
 }
 
 bool node::ready() const {
@@ -315,7 +343,16 @@ caf::error node::stop() {
     else
       sys_->middleman().unpublish(agent_);
     caf::anon_send_exit(agent_, caf::exit_reason::user_shutdown);
-    await_released(std::exchange(agent_, nullptr), cfg_.cluster.handshake_timeout);
+    if (!await_released(std::exchange(agent_, nullptr), cfg_.cluster.handshake_timeout)) {
+      // Something in CAF still holds the agent (seen when a start fails right after the
+      // agent's first dials): destroying the system would wait forever. Leave it to the
+      // process exit instead; `warden node` exits right after a failed start.
+      note("node_stopped", {{"reason", "agent still referenced: actor system not torn down"}});
+      log_->flush();
+      (void)sys_.release();
+      (void)sys_cfg_.release();
+      return result;
+    }
   }
   if (!self_.name.empty())
     note("node_stopped", {{"reason", result ? describe(result) : "shutdown"}});

@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 #include <optional>
@@ -313,8 +314,12 @@ int run_node(const warden::node_flags& flags) {
   }
   auto n = warden::node::start(loaded->config);
   if (!n) {
-    say(stderr, "node failed to start: " + warden::describe(n.error()));
-    return warden::is(n.error(), warden::errc::bad_config) ? exit_usage : exit_failed;
+    bool bad_tree = warden::is(n.error(), warden::errc::bad_config);
+    bool bad_file = bad_tree || warden::is(n.error(), warden::errc::invalid_config);
+    say(stderr, bad_tree ? warden::config_error_text(n.error())
+                         : "node failed to start: " + warden::describe(n.error()));
+    // _Exit: the node may have left CAF's threads running (see node::stop).
+    std::_Exit(bad_file ? exit_usage : exit_failed);
   }
   auto& nd = **n;
   say(stdout, fmt::format("node {} listening on {} (cluster \"{}\"){}", nd.self().name,

@@ -80,9 +80,11 @@ struct node_options {
 
 class node {
 public:
-  /// Starts a node; every failure is a named error and leaves nothing running
-  /// (`errc::bad_config` for a bad tree file, `errc::failed_to_start_child` ..., or the
-  /// middleman's error when the port is taken).
+  /// Starts a node; every failure is a named error: `errc::bad_config` (tree file) and
+  /// `errc::invalid_config` (TLS files) before anything started, `errc::bind_failed` (a
+  /// port in use) before the agent exists, `errc::failed_to_start_child` ... when the tree
+  /// fails. A tree that fails to start leaves CAF's threads to the process exit (CAF 0.17.6
+  /// may hang tearing that system down): exit the process after such a failure.
   static caf::expected<std::unique_ptr<node>> start(const node_config& cfg,
                                                     node_options opts = {});
   ~node();
@@ -113,6 +115,8 @@ public:
 
 private:
   node() = default;
+  /// A failed start after the agent exists: stop what can be stopped, leak the system.
+  void abandon();
 
   node_config cfg_;
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
