@@ -107,7 +107,9 @@ public:
   nlohmann::json names_json() const;
   nlohmann::json tree_json();
 
-  /// Leaves the cluster, stops the tree in order, stops the system. Idempotent.
+  /// Leaves the cluster, stops the tree in order, stops the system. Idempotent. Every
+  /// actor of the system must be gone first (the system waits for them): destroy your
+  /// `scoped_actor`s and `cluster_client`s of this node before calling it.
   caf::error stop();
 
   /// Writes one node message to the event log: `{"event": name, "node": ..., fields...}`.

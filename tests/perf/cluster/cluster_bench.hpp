@@ -3,7 +3,8 @@
 /// processes on 127.0.0.1. The bench process is the client; it starts the server as a
 /// child process (fork/exec of itself or of another program), measures, then kills the
 /// server by PID and reaps it. Each thing measured is a `target` ("caf": CAF BASP via
-/// publish / remote_actor; "tcp": plain sockets), run under a `variant` (settings applied
+/// publish / remote_actor; "tcp": plain sockets; "warden": two Warden nodes, calls by
+/// name), run under a `variant` (settings applied
 /// to both processes). The Erlang side is tests/perf/erlang/cluster_bench.erl.
 ///
 /// ```cpp
@@ -58,6 +59,10 @@ using csetup_atom = caf::atom_constant<caf::atom("cSetup")>;  // (cSetup, bool) 
 ///                              runs on the middleman's I/O thread (no scheduler hop)
 ///   client=scoped|actor|broker the client: blocking scoped_actor, event-based actor, or
 ///                              a broker (runs on the client's I/O thread)
+///   lookup=name|once           target "warden" only: call by name on every message, or
+///                              resolve the name once and request on the handle
+///   timeout=0                  target "warden", lookup=once only: requests without a
+///                              timeout (default: cluster.call_timeout, 5 s)
 struct variant {
   std::string name;
   std::map<std::string, std::string> settings;
@@ -135,6 +140,12 @@ int serve_caf(const variant& v, uint16_t port);
 sample measure_caf(const variant& v, const endpoint& server, const counts& c);
 int serve_tcp(const variant& v, uint16_t port);
 sample measure_tcp(const variant& v, const endpoint& server, const counts& c);
+// Warden nodes, echo registered cluster-wide as "echo" (cluster_warden.cpp). Variant key
+// `lookup=name` (default: cluster_client call/send by name on every message) or
+// `lookup=once` (whereis once, then scoped_actor request/send on the handle); the CAF
+// keys do not apply (a node sets its own CAF configuration).
+int serve_warden(const variant& v, uint16_t port);
+sample measure_warden(const variant& v, const endpoint& server, const counts& c);
 
 // --- the server process -------------------------------------------------------------------------
 

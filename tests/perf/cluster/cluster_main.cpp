@@ -1,11 +1,13 @@
 // warden_cluster_bench: cross-node round trip and one-way throughput, CAF BASP vs raw TCP
+// vs Warden nodes (call by name)
 // (the Erlang side is erlang/cluster_bench.erl; tests/perf/run.sh --only cluster runs both).
 //
 //   warden_cluster_bench [all] [--quick|--smoke] [--runs N] [--variant SPEC]...
-//       headline: caf "best", "node", "defaults", tcp "raw" (--variant replaces the caf ones)
+//       headline: caf "best", "node", "defaults", tcp "raw", warden "byname", "resolved"
+//       (--variant replaces the caf ones)
 //   warden_cluster_bench matrix [--quick] [--runs N] [--variant SPEC]...
 //       the investigation variants (all presets, or only those given)
-//   warden_cluster_bench one --target caf|tcp --variant SPEC   one run, for strace/perf
+//   warden_cluster_bench one --target caf|tcp|warden --variant SPEC   one run, for strace/perf
 //   warden_cluster_bench report FILE.jsonl...           markdown section to stdout
 //   warden_cluster_bench merge FILE.jsonl...            runs of several invocations, merged
 //   warden_cluster_bench --serve PORT --target T --variant SPEC   the server role
@@ -40,7 +42,8 @@ namespace {
 const std::vector<std::string>& known_keys() {
   static const std::vector<std::string> keys{"sched",   "threads", "aggr",     "moderate",
                                              "msleep",  "rsleep",  "workers",  "reads",
-                                             "nodelay", "echo",    "client"};
+                                             "nodelay", "echo",    "client",   "lookup",
+                                             "timeout"};
   return keys;
 }
 
@@ -113,6 +116,9 @@ const std::vector<variant>& presets() {
     // middleman's I/O thread: no scheduler hop on that side.
     make("best+echobroker", best_and({{"echo", "broker"}})),
     make("best+bothbroker", best_and({{"echo", "broker"}, {"client", "broker"}})),
+    // target "warden" only (a node sets its own CAF configuration)
+    make("byname", {{"lookup", "name"}}),
+    make("resolved", {{"lookup", "once"}}),
   };
   return all;
 }
@@ -120,7 +126,7 @@ const std::vector<variant>& presets() {
 std::vector<variant> matrix_variants() {
   std::vector<variant> out;
   for (auto& v : presets())
-    if (v.name != "raw")
+    if (v.name != "raw" && v.settings.count("lookup") == 0)
       out.push_back(v);
   return out;
 }
@@ -215,8 +221,8 @@ const std::vector<target>& targets() {
      measure_caf, self_server_argv},
     {"tcp", "raw loopback TCP, TCP_NODELAY, blocking ping-pong of 16-byte frames", serve_tcp,
      measure_tcp, self_server_argv},
-    // Next: {"warden", "Warden node: call by name", ...} with server_argv starting a
-    // `warden node` process that prints "READY <port>".
+    {"warden", "Warden nodes: echo registered cluster-wide, cluster_client call by name",
+     serve_warden, measure_warden, self_server_argv},
   };
   return all;
 }
@@ -259,7 +265,7 @@ void usage() {
        " smoke 1)\n"
        "  --variant SPEC           a preset (defaults, best, ...) or name:key=value,...;"
        " repeatable\n"
-       "  --target caf|tcp         one: the target\n"
+       "  --target caf|tcp|warden  one: the target\n"
        "  --warmup W --rtt N --oneway M   counts per run\n"
        "  --serve PORT             server role (used by the bench itself)\n"
        "presets:";
@@ -457,6 +463,8 @@ int main(int argc, char** argv) {
       for (auto& s : c.variants)
         list.emplace_back("caf", parse_variant(s));
       list.emplace_back("tcp", parse_variant("raw"));
+      list.emplace_back("warden", parse_variant("byname"));
+      list.emplace_back("warden", parse_variant("resolved"));
     } else if (c.cmd == "matrix") {
       group = "matrix";
       if (c.variants.empty())
