@@ -40,6 +40,7 @@
 #include <caf/send.hpp>
 #include <fmt/format.h>
 
+#include "internal/signal_wait.hpp"
 #include "warden/builtin_services.hpp"
 #include "warden/cluster_launcher.hpp"
 #include "warden/node.hpp"
@@ -94,25 +95,7 @@ sigset_t waited_signals() {
 /// Waits for one of `waited_signals` until `deadline` (forever if none). Returns the
 /// signal, or 0 when the deadline passed.
 int wait_signal(std::optional<clock_type::time_point> deadline) {
-  auto set = waited_signals();
-  for (;;) {
-    int sig = 0;
-    if (!deadline) {
-      sig = sigwaitinfo(&set, nullptr);
-    } else {
-      auto left = *deadline - clock_type::now();
-      if (left <= clock_type::duration::zero())
-        return 0;
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-      timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-      sig = sigtimedwait(&set, nullptr, &ts);
-    }
-    if (sig > 0)
-      return sig;
-    if (errno == EAGAIN)
-      return 0;
-    // EINTR: a signal outside the set (e.g. SIGCHLD of a debugger); wait again.
-  }
+  return warden::internal::wait_for_signal(waited_signals(), deadline);
 }
 
 // --- watching the root -------------------------------------------------------------------
