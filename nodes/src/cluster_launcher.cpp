@@ -947,20 +947,29 @@ std::optional<json> array_of(const json& body, const char* key, std::string& err
   return std::nullopt;
 }
 
+/// The cluster recorded in `dir`; else reports why on stderr and sets `rc` (exit_usage:
+/// no cluster there; exit_failed: the record is unreadable).
+std::optional<cluster_record> read_cluster_or_report(const fs::path& dir, int& rc) {
+  std::string error;
+  auto c = read_cluster(dir, error);
+  if (!c && !error.empty()) {
+    err_line(error);
+    rc = exit_failed;
+  } else if (!c) {
+    err_line(fmt::format("no cluster in {} (no {})", dir.string(), cluster_file));
+    rc = exit_usage;
+  }
+  return c;
+}
+
 } // namespace
 
 int cluster_status(const cluster_status_options& opt) {
   auto dir = absolute_dir(opt.dir);
-  std::string error;
-  auto c = read_cluster(dir, error);
-  if (!c) {
-    if (!error.empty()) {
-      err_line(error);
-      return exit_failed;
-    }
-    err_line(fmt::format("no cluster in {} (no {})", dir.string(), cluster_file));
-    return exit_usage;
-  }
+  int rc = exit_ok;
+  auto c = read_cluster_or_report(dir, rc);
+  if (!c)
+    return rc;
   bool launcher_up = runs(c->launcher_pid, c->launcher_cmdline);
   std::vector<node_view> views;
   auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(status_http_timeout);
@@ -1066,17 +1075,10 @@ int cluster_status(const cluster_status_options& opt) {
 
 int cluster_down(const cluster_down_options& opt) {
   auto dir = absolute_dir(opt.dir);
-  std::string error;
-  auto c = read_cluster(dir, error);
-  if (!c) {
-    if (!error.empty()) {
-      err_line(error);
-      return exit_failed;
-    }
-    err_line(fmt::format("no cluster in {} (no {})", dir.string(), cluster_file));
-    return exit_usage;
-  }
   int rc = exit_ok;
+  auto c = read_cluster_or_report(dir, rc);
+  if (!c)
+    return rc;
   other_process launcher{c->launcher_pid};  // before the check: no pid reuse in between
   bool launcher_up = runs(c->launcher_pid, c->launcher_cmdline);
   if (launcher_up) {

@@ -164,7 +164,7 @@ public:
         -> caf::result<caf::message> { return route(name, std::move(msg)); },
       [this](tick_atom) { on_tick(); },
       [this](introduce_atom, const member_info& m) {
-        if (!sending_peer_any())
+        if (!sending_peer())
           return;
         auto i = peers_.find(m.address);
         if (m.address != settings_.self.address
@@ -608,21 +608,19 @@ private:
     delayed_send(this, settings_.heartbeat_interval / 2, tick_atom::value);
   }
 
-  /// True when the current message comes from a member's agent.
-  bool sending_peer_any() {
+  /// The member whose agent sent the current message (null for anyone else).
+  peer* sending_peer() {
     auto sender = caf::actor_cast<caf::actor_addr>(current_sender());
     for (auto& [address, p] : peers_)
       if (p.agent && p.agent.address() == sender)
-        return true;
-    return false;
+        return &p;
+    return nullptr;
   }
 
+  /// The sending member, if it is `claimed` (names are announced by their owners only).
   peer* sending_peer(const member_info& claimed) {
-    auto i = peers_.find(claimed.address);
-    if (i == peers_.end() || !same_member(i->second.info, claimed) || !i->second.agent
-        || i->second.agent.address() != caf::actor_cast<caf::actor_addr>(current_sender()))
-      return nullptr;
-    return &i->second;
+    auto* p = sending_peer();
+    return p != nullptr && same_member(p->info, claimed) ? p : nullptr;
   }
 
   /// Tells every member that this node leaves; answers once all acknowledged (or timed
