@@ -28,8 +28,25 @@ const char* to_string(cluster_event_kind x) {
     case cluster_event_kind::node_removed: return "node_removed";
     case cluster_event_kind::join_refused: return "join_refused";
     case cluster_event_kind::name_conflict: return "name_conflict";
+    case cluster_event_kind::connection_rejected: return "connection_rejected";
   }
   return "?";
+}
+
+log_level severity(const cluster_event& ev) {
+  switch (ev.kind) {
+    case cluster_event_kind::node_up:
+    case cluster_event_kind::node_reachable:
+    case cluster_event_kind::node_removed:
+      return log_level::info;
+    case cluster_event_kind::node_unreachable:
+    case cluster_event_kind::node_down:
+    case cluster_event_kind::join_refused:
+    case cluster_event_kind::name_conflict:
+    case cluster_event_kind::connection_rejected:
+      return log_level::warn;
+  }
+  return log_level::warn;
 }
 
 cluster_event_sink::~cluster_event_sink() = default;

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "internal/node_protocol.hpp"
+#include "internal/port_guard.hpp"
 #include "internal/tls.hpp"
 #include "warden/atoms.hpp"
 #include "warden/builtin_services.hpp"
@@ -51,7 +52,8 @@ public:
   cluster_log_sink(std::shared_ptr<event_log> log, cluster_event_sink_ptr extra)
     : log_(std::move(log)), extra_(std::move(extra)) {}
   void publish(const cluster_event& ev) override {
-    log_->publish_line(to_text(ev), to_json(ev));
+    if (log_->enabled(severity(ev)))  // render only what will be written
+      log_->publish_line(severity(ev), to_text(ev), to_json(ev));
     if (extra_)
       extra_->publish(ev);
   }
@@ -63,7 +65,10 @@ private:
 
 std::shared_ptr<event_log> make_log(const log_settings& s) {
   auto format = s.json ? log_format::json : log_format::text;
-  return s.file.empty() ? event_log::make(format) : event_log::to_file(s.file, format);
+  auto log = s.file.empty() ? event_log::make(format) : event_log::to_file(s.file, format);
+  // node_config validated the name; a hand-made config with a bad one keeps the default.
+  log->set_level(parse_log_level(s.level).value_or(default_log_level));
+  return log;
 }
 
 /// A port that is free right now on `host` (for node.port = 0; the agent must know its
@@ -253,11 +258,27 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
                                   cfg.failure_detector.transport_heartbeat.count(),
                                   cfg.failure_detector.transport_timeout.count());
   as.message_types = opts.types.names();
-  as.events = std::make_shared<cluster_log_sink>(n->log_, opts.cluster_events);
+  auto events = std::make_shared<cluster_log_sink>(n->log_, opts.cluster_events);
+  as.events = events;
   as.view = n->view_;
   auto transport = cfg.tls.enabled
                      ? caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle())
                      : caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
+  n->port_guard_ = std::make_unique<internal::port_guard>(internal::port_guard_settings{
+    .port = port,
+    .tls = cfg.tls.enabled,
+    .handshake_deadline = cfg.cluster.handshake_timeout,
+    .max_frame_bytes = cfg.cluster.max_frame_bytes,
+    .report = [events, name = n->self_.name](const std::string& address,
+                                             const std::string& reason) {
+      cluster_event ev;
+      ev.kind = cluster_event_kind::connection_rejected;
+      ev.time = std::chrono::system_clock::now();
+      ev.node = name;
+      ev.address = address;
+      ev.reason = reason;
+      events->publish(ev);
+    }});
   n->agent_ = spawn_node_agent(sys, std::move(as), transport, opts.detached_agent);
   auto published = cfg.tls.enabled
                      ? caf::openssl::publish(n->agent_, port, cfg.node.host.c_str(), true)
@@ -291,7 +312,8 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
                            {"http", n->self_.http},
                            {"cluster", cfg.cluster.name},
                            {"tls", cfg.tls.enabled},
-                           {"tls_io_guard", tls_io_guard}});
+                           {"tls_io_guard", tls_io_guard},
+                           {"port_guard", internal::port_guard_linked()}});
   return n;
 }
 
@@ -301,6 +323,7 @@ node::~node() {
 
 void node::abandon() {
   stopped_ = true;
+  port_guard_.reset();
   if (agent_) {
     internal::unregister_node(*sys_);
     caf::anon_send_exit(std::exchange(agent_, nullptr), caf::exit_reason::user_shutdown);
@@ -323,6 +346,7 @@ caf::error node::stop() {
   if (stopped_ || !sys_)
     return caf::none;
   stopped_ = true;
+  port_guard_.reset();  // connections closed by the shutdown are not rejections
   caf::error result;
   {
     caf::scoped_actor self{*sys_};
@@ -347,7 +371,8 @@ caf::error node::stop() {
       // Something in CAF still holds the agent (seen when a start fails right after the
       // agent's first dials): destroying the system would wait forever. Leave it to the
       // process exit instead; `warden node` exits right after a failed start.
-      note("node_stopped", {{"reason", "agent still referenced: actor system not torn down"}});
+      note("node_stopped", {{"reason", "agent still referenced: actor system not torn down"},
+                           {"level", "warn"}});
       log_->flush();
       (void)sys_.release();
       (void)sys_cfg_.release();
@@ -355,14 +380,34 @@ caf::error node::stop() {
     }
   }
   if (!self_.name.empty())
-    note("node_stopped", {{"reason", result ? describe(result) : "shutdown"}});
+    note("node_stopped", {{"reason", result ? describe(result) : "shutdown"},
+                           {"level", result ? "error" : "info"}});
   log_->flush();
   root_ = nullptr;
   sys_.reset();
   return is_shutdown(result) ? caf::error{} : result;
 }
 
+namespace {
+
+/// The level of a node message when its caller gives none: info, but failures to start
+/// (part of) the node are errors.
+log_level note_level(const std::string& event) {
+  return event == "global_name_refused" ? log_level::error : log_level::info;
+}
+
+} // namespace
+
 void node::note(const std::string& event, nlohmann::json fields) {
+  // A "level" field (a level name) is the caller's say; the line carries it anyway.
+  auto level = note_level(event);
+  if (auto i = fields.find("level"); i != fields.end()) {
+    if (i->is_string())
+      level = parse_log_level(i->get<std::string>()).value_or(level);
+    fields.erase(i);
+  }
+  if (!log_->enabled(level))
+    return;
   auto text = fmt::format("{} {}", event, self_.name);
   for (auto& [key, value] : fields.items())
     text += fmt::format(" {}={}", key, value.is_string() ? value.get<std::string>() : value.dump());
@@ -375,7 +420,7 @@ void node::note(const std::string& event, nlohmann::json fields) {
                                            (us - secs).count())},
                       {"node", self_.name}};
   j.update(fields);
-  log_->publish_line(std::move(text), j.dump());
+  log_->publish_line(level, std::move(text), j.dump());
 }
 
 nlohmann::json node::members_json() const {

@@ -70,6 +70,9 @@ struct dial_target {
   bool seed = false;
   /// The last refusal reported for this target (reported once until it changes).
   std::string refused;
+  /// Who answered the current attempt's hello (its challenge), so that a refusal after
+  /// it names the acceptor; empty until then.
+  member_info acceptor{};
 };
 
 struct pending_accept {
@@ -251,6 +254,7 @@ private:
   void dial(const std::string& address) {
     auto& d = dials_[address];
     d.in_flight = true;
+    d.acceptor = {};
     auto via = settings_.connect_via.find(address);
     auto& dialed = via != settings_.connect_via.end() ? via->second : address;
     std::string host;
@@ -282,6 +286,8 @@ private:
     request(their, timeout, hello_atom::value, std::move(hello))
       .then(
         [this, address, their, nonce](internal::challenge_msg& c) {
+          if (auto d = dials_.find(address); d != dials_.end())
+            d->second.acceptor = c.from;
           auto expected = internal::prove(settings_.secret, challenge_text(nonce, c.from));
           bool authentic = internal::same_proof(c.proof, expected);
           // Prove ourselves even to an impostor: the acceptor then logs the refusal too.
@@ -318,6 +324,8 @@ private:
       if (d.refused != text) {
         d.refused = text;
         member_info who;
+        who.name = d.acceptor.name;  // empty when the hello itself was refused
+        who.incarnation = d.acceptor.incarnation;
         who.address = address;
         emit(cluster_event_kind::join_refused, who, "refused by " + address + ": " + text);
       }

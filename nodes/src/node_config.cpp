@@ -18,6 +18,7 @@
 
 #include "warden/errors.hpp"
 #include "warden/exit_reasons.hpp"
+#include "warden/log_level.hpp"
 
 namespace warden {
 
@@ -504,6 +505,8 @@ const std::vector<setting_def>& settings() {
         &cs::unreachable_down),
     def("cluster.down_removal_ms", "", "Down this long -> removed (forgotten)", &nc::cluster,
         &cs::down_removal),
+    def("cluster.max_frame_bytes", "", "Largest BASP frame accepted from a peer (bytes)",
+        &nc::cluster, &cs::max_frame_bytes, limits{.min = 1024, .max = 0xffffffff}),
     def("failure_detector.heartbeat_interval_ms", "", "Interval of node heartbeats",
         &nc::failure_detector, &fs::heartbeat_interval, positive),
     def("failure_detector.acceptable_pause_ms", "",
@@ -539,8 +542,10 @@ const std::vector<setting_def>& settings() {
         path),
     def("log.json", "--json", "Log JSON lines instead of text", &nc::log, &ls::json),
     def("log.file", "--log-file", "Log file; empty = stderr", &nc::log, &ls::file, path),
-    def("log.level", "", "Log level: trace, debug, info, warn, error or off", &nc::log, &ls::level,
-        limits{.choices = {"trace", "debug", "info", "warn", "error", "off"}}),
+    def("log.level", "", "Events below this level are not logged; off = none", &nc::log,
+        &ls::level,
+        limits{.choices = std::vector<std::string>(log_level_names.begin(),
+                                                   log_level_names.end())}),
   };
   return table;
 }

@@ -2,6 +2,8 @@
 // See internal/tls.hpp for why each exists.
 #include "internal/tls.hpp"
 
+#include "internal/port_guard.hpp"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -104,6 +106,17 @@ void close_if_first_step_failed([[maybe_unused]] SSL* ssl, [[maybe_unused]] bool
 #endif
 }
 
+/// Tells the port guard why an accepted TLS connection failed its handshake.
+void report_if_failed(SSL* ssl, int ret) {
+  if (ret > 0)
+    return;
+  auto err = SSL_get_error(ssl, ret);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+    return;
+  auto* reason = ERR_reason_error_string(ERR_peek_error());
+  port_guard_tls_failed(SSL_get_fd(ssl), reason != nullptr ? reason : "connection closed");
+}
+
 } // namespace
 
 bool require_openssl_io_guard() {
@@ -120,7 +133,7 @@ extern "C" {
 int SSL_read(SSL* ssl, void* buf, int num) {
   static auto next = warden::internal::next_symbol<int (*)(SSL*, void*, int)>("SSL_read");
   ERR_clear_error();
-  return next(ssl, buf, num);
+  return warden::internal::port_guard_check_tls_read(SSL_get_fd(ssl), buf, next(ssl, buf, num));
 }
 
 int SSL_write(SSL* ssl, const void* buf, int num) {
@@ -144,6 +157,7 @@ int SSL_accept(SSL* ssl) {
   bool first = SSL_in_before(ssl);
   ERR_clear_error();
   auto ret = next(ssl);
+  warden::internal::report_if_failed(ssl, ret);
   warden::internal::close_if_first_step_failed(ssl, first, ret);
   return ret;
 }

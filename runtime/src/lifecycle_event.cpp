@@ -28,6 +28,28 @@ const char* to_string(event_kind x) {
   return "unknown";
 }
 
+log_level severity(const lifecycle_event& ev) {
+  switch (ev.kind) {
+    case event_kind::child_started:
+    case event_kind::child_ignored:
+    case event_kind::child_shutdown:
+    case event_kind::auto_shutdown:
+      return log_level::info;
+    case event_kind::child_restarted:
+    case event_kind::restart_delayed:
+      return log_level::warn;
+    case event_kind::start_error:
+    case event_kind::shutdown_error:
+    case event_kind::reached_max_restart_intensity:
+      return log_level::error;
+    case event_kind::child_terminated:
+    case event_kind::supervisor_stopped:
+      // OTP reports only abnormal exits (as errors); a normal end is progress.
+      return is_normal_or_shutdown(ev.reason) ? log_level::info : log_level::error;
+  }
+  return log_level::error;
+}
+
 namespace {
 
 std::string iso_time(std::chrono::system_clock::time_point t) {

@@ -1,5 +1,6 @@
 #include "support/tcp_proxy.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -541,6 +542,21 @@ void tcp_proxy::run() {
 
 // --- helpers ---------------------------------------------------------------------------------
 
+namespace {
+
+/// "ip:port" of our end of `fd`.
+std::string local_address(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof(a);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    return "";
+  char host[INET_ADDRSTRLEN] = "";
+  ::inet_ntop(AF_INET, &a.sin_addr, host, sizeof(host));
+  return std::string{host} + ":" + std::to_string(ntohs(a.sin_port));
+}
+
+} // namespace
+
 garbage_result send_garbage(uint16_t port, std::string_view bytes,
                             std::chrono::milliseconds timeout, const std::string& host) {
   garbage_result r;
@@ -549,6 +565,7 @@ garbage_result send_garbage(uint16_t port, std::string_view bytes,
   if (fd < 0)
     return r;
   r.connected = true;
+  r.local = local_address(fd);
   if (conn.reset) {
     r.closed = r.reset = true;
     ::close(fd);
@@ -620,6 +637,10 @@ half_open_connection& half_open_connection::operator=(half_open_connection&& oth
     connected_at_ = other.connected_at_;
   }
   return *this;
+}
+
+std::string half_open_connection::local() const {
+  return local_address(fd_);
 }
 
 std::optional<std::chrono::milliseconds>

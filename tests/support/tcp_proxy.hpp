@@ -145,6 +145,7 @@ struct garbage_result {
   bool closed = false;         ///< the peer closed (FIN or RST) within the timeout
   bool reset = false;          ///< ... and it was a RST
   std::chrono::milliseconds after{0};  ///< connect to close (or to the timeout)
+  std::string local;           ///< our end, "127.0.0.1:54321" (as the server logs it)
 };
 
 /// Connects to `host`:`port`, writes `bytes` and reads (discarding) until the peer closes
@@ -170,6 +171,8 @@ public:
 
   bool connected() const { return fd_ >= 0; }
   int fd() const { return fd_; }
+  /// Our end, "127.0.0.1:54321" (as the server logs it).
+  std::string local() const;
 
   /// Waits up to `timeout` for the peer to close the connection (bytes it sends are
   /// discarded); the time from connect to close, or nullopt if it stayed open.

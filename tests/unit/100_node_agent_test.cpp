@@ -5,10 +5,12 @@
 #include <set>
 
 #include <caf/all.hpp>
+#include <nlohmann/json.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <gtest/gtest.h>
 
 #include "warden/atoms.hpp"
+#include "warden/cluster_event.hpp"
 #include "warden/errors.hpp"
 #include "warden/node_agent.hpp"
 
@@ -227,6 +229,25 @@ TEST_F(agent_test, t201_wrong_secret_is_refused_on_both_sides) {
   ASSERT_EQ(b.events->count(cluster_event_kind::join_refused), 1u);
   EXPECT_NE(a.events->events()[0].reason.find("auth_failed"), std::string::npos);
   EXPECT_NE(b.events->events()[0].reason.find("auth_failed"), std::string::npos);
+  // Both sides name the other: the dialer learnt the acceptor from its challenge.
+  EXPECT_EQ(a.events->events()[0].peer, "b");
+  EXPECT_EQ(b.events->events()[0].peer, "a");
+  EXPECT_EQ(b.events->events()[0].address, a_addr);
+}
+
+// An acceptor that cannot prove the secret is named by the dialer too (refused after the
+// challenge, on the dialer's side).
+TEST_F(agent_test, t201b_acceptor_without_the_secret_is_named_by_the_dialer) {
+  auto s = settings("a", 7001, {a_addr});
+  s.secret = "wrong";
+  auto a = start(s);
+  auto b = start("b", 7002, {a_addr});
+  ASSERT_EQ(b.events->count(cluster_event_kind::join_refused), 1u);
+  auto ev = b.events->events()[0];
+  EXPECT_EQ(ev.peer, "a");
+  EXPECT_EQ(ev.address, a_addr);
+  EXPECT_NE(ev.reason.find("auth_failed"), std::string::npos) << ev.reason;
+  EXPECT_EQ(b.state_of(a_addr), "");
 }
 
 TEST_F(agent_test, t202_other_cluster_name_is_refused) {
@@ -238,6 +259,9 @@ TEST_F(agent_test, t202_other_cluster_name_is_refused) {
   EXPECT_NE(a.events->events()[0].reason.find("cluster_mismatch"), std::string::npos);
   ASSERT_EQ(b.events->count(cluster_event_kind::join_refused), 1u);
   EXPECT_NE(b.events->events()[0].reason.find("cluster_mismatch"), std::string::npos);
+  // The hello was refused before any challenge: the dialer knows only the address.
+  EXPECT_EQ(b.events->events()[0].peer, "");
+  EXPECT_EQ(b.events->events()[0].address, a_addr);
 }
 
 TEST_F(agent_test, t203_other_detector_settings_are_refused) {
@@ -268,7 +292,37 @@ TEST_F(agent_test, t205_refusal_is_reported_once_per_reason) {
   auto b = start(s);
   advance(20s);
   EXPECT_EQ(b.events->count(cluster_event_kind::join_refused), 1u);
+  EXPECT_EQ(b.events->events()[0].peer, "a");
   EXPECT_EQ(b.state_of(a_addr), "");
+}
+
+// Levels of the cluster events (cluster_event.hpp's table) and the newest kind's name.
+TEST(cluster_event_levels, membership_progress_is_info_trouble_is_warn) {
+  auto level = [](cluster_event_kind k) {
+    cluster_event ev;
+    ev.kind = k;
+    return severity(ev);
+  };
+  EXPECT_EQ(level(cluster_event_kind::node_up), log_level::info);
+  EXPECT_EQ(level(cluster_event_kind::node_reachable), log_level::info);
+  EXPECT_EQ(level(cluster_event_kind::node_removed), log_level::info);
+  EXPECT_EQ(level(cluster_event_kind::node_unreachable), log_level::warn);
+  EXPECT_EQ(level(cluster_event_kind::node_down), log_level::warn);
+  EXPECT_EQ(level(cluster_event_kind::join_refused), log_level::warn);
+  EXPECT_EQ(level(cluster_event_kind::name_conflict), log_level::warn);
+  EXPECT_EQ(level(cluster_event_kind::connection_rejected), log_level::warn);
+  cluster_event ev;
+  ev.kind = cluster_event_kind::connection_rejected;
+  ev.node = "n1";
+  ev.address = "127.0.0.1:50412";
+  ev.reason = "closed before the handshake";
+  EXPECT_STREQ(to_string(ev.kind), "connection_rejected");
+  EXPECT_NE(to_text(ev).find("connection_rejected n1 peer= 127.0.0.1:50412"), std::string::npos)
+    << to_text(ev);
+  auto j = nlohmann::json::parse(to_json(ev));
+  EXPECT_EQ(j["event"], "connection_rejected");
+  EXPECT_EQ(j["address"], "127.0.0.1:50412");
+  EXPECT_EQ(j["reason"], "closed before the handshake");
 }
 
 // --- 3xx: failure detection -----------------------------------------------------------

@@ -2,17 +2,25 @@
 /// Cluster events: every membership change and every registry conflict is one
 /// `cluster_event` with a stable name and fixed fields, like the supervisors' lifecycle
 /// events (lifecycle_event.hpp). The node writes them to its event log (text or JSON
-/// lines); tests record them.
+/// lines) at the level below (`severity`, log_level.hpp): what needs an operator's eye,
+/// even if the cluster heals by itself, is warn; tests record them.
 ///
-/// | event              | when                                                          |
-/// |--------------------|---------------------------------------------------------------|
-/// | `node_up`          | a member completed the handshake (first time or rejoined)     |
-/// | `node_unreachable` | the failure detector suspects an up member (`phi` set)        |
-/// | `node_reachable`   | heartbeats from an unreachable member arrive again            |
-/// | `node_down`        | a member is down; `reason` says why                           |
-/// | `node_removed`     | a member is forgotten; `reason` says why                      |
-/// | `join_refused`     | a handshake failed; `reason` names the error, on both sides   |
-/// | `name_conflict`    | two nodes registered one name; `name`, winner in `detail`     |
+/// | event                 | level | when                                                 |
+/// |-----------------------|-------|------------------------------------------------------|
+/// | `node_up`             | info  | a member completed the handshake (first or rejoined) |
+/// | `node_unreachable`    | warn  | the failure detector suspects an up member (`phi`)   |
+/// | `node_reachable`      | info  | heartbeats from an unreachable member arrive again   |
+/// | `node_down`           | warn  | a member is down (lost, unreachable, left); `reason` |
+/// | `node_removed`        | info  | a member is forgotten; `reason` says why             |
+/// | `join_refused`        | warn  | a handshake failed, on both sides; `reason`: error   |
+/// | `name_conflict`       | warn  | two nodes registered one name; `name`, `detail`      |
+/// | `connection_rejected` | warn  | a connection on the node port closed before it became a peer |
+///
+/// `name_conflict`: the winner in `detail`. `connection_rejected`: `address` is the remote
+/// ip:port, `reason` why, `peer` empty.
+/// `join_refused` on the dialer's side names the acceptor in `peer` once its challenge
+/// arrived (a refused `auth`, or an acceptor that could not prove the secret); a `hello`
+/// refused outright leaves `peer` empty, `address` is the dialed member's.
 ///
 /// ```cpp
 /// auto rec = std::make_shared<warden::recording_cluster_sink>();
@@ -27,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include "warden/log_level.hpp"
+
 namespace warden {
 
 enum class cluster_event_kind : uint8_t {
@@ -37,6 +47,7 @@ enum class cluster_event_kind : uint8_t {
   node_removed,
   join_refused,
   name_conflict,
+  connection_rejected,
 };
 
 /// The stable name of `x`, e.g. "node_down".
@@ -51,7 +62,7 @@ struct cluster_event {
   std::string peer;
   std::string address;
   uint64_t incarnation = 0;
-  /// Why (node_down, node_removed, join_refused).
+  /// Why (node_down, node_removed, join_refused, connection_rejected).
   std::string reason;
   /// node_unreachable: the suspicion level that crossed the threshold.
   double phi = 0;
@@ -60,6 +71,9 @@ struct cluster_event {
   /// Free-form detail (name_conflict: "winner n1@127.0.0.1:7101").
   std::string detail;
 };
+
+/// The level `ev` is logged at: the table above.
+log_level severity(const cluster_event& ev);
 
 /// `node_down n1 peer=n2 127.0.0.1:7102#1732... reason="connection lost"`.
 std::string to_text(const cluster_event& ev);

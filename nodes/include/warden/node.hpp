@@ -45,6 +45,10 @@
 
 namespace warden {
 
+namespace internal {
+class port_guard;
+} // namespace internal
+
 /// Custom message types that cross nodes: register them once, for every node.
 class message_types {
 public:
@@ -113,6 +117,8 @@ public:
   caf::error stop();
 
   /// Writes one node message to the event log: `{"event": name, "node": ..., fields...}`.
+  /// A `level` field (trace ... error) sets the line's level: info by default
+  /// (global_name_refused: error).
   void note(const std::string& event, nlohmann::json fields = nlohmann::json::object());
 
 private:
@@ -128,6 +134,8 @@ private:
   member_info self_;
   uint16_t port_ = 0;
   uint16_t http_port_ = 0;
+  /// Watches connections on the node port until they are peers (internal/port_guard.hpp).
+  std::unique_ptr<internal::port_guard> port_guard_;
   caf::actor agent_;
   caf::actor root_;
   std::unique_ptr<class management_server> http_;

@@ -127,6 +127,9 @@ struct cluster_settings {
   milliseconds unreachable_down{10000};
   /// Down this long -> removed (forgotten).
   milliseconds down_removal{60000};
+  /// Largest BASP frame payload a node accepts on its port (64 MiB); a peer that sends a
+  /// larger one is disconnected. Before the handshake the limit is 64 KiB.
+  uint32_t max_frame_bytes = 64 * 1024 * 1024;
 
   bool operator==(const cluster_settings&) const = default;
 };

@@ -3,26 +3,31 @@
 /// spdlog on a background thread, so reporting never sits on the restart path. The
 /// reporting actor only moves the event into a queue.
 ///
-/// Formats: readable text (default) or one JSON object per line.
+/// Formats: readable text (default) or one JSON object per line. Every line has a level
+/// (log_level.hpp: lifecycle events by `severity`, other lines by their publisher); the
+/// log drops lines below its own level (default info: all but debug and trace) and JSON
+/// lines carry it as `"level":"warn"`. Text lines read `[time] event ...`, without it.
 ///
 /// ```cpp
 /// auto log = warden::event_log::make(warden::log_format::json);  // stdout
+/// log->set_level(warden::log_level::warn);  // restarts and failures only
 /// flags.events = log;
 /// ...
 /// log->flush();  // waits until everything queued so far is written
 /// ```
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <utility>
 #include <variant>
 #include <vector>
 
 #include "warden/lifecycle_event.hpp"
+#include "warden/log_level.hpp"
 
 namespace spdlog {
 class logger;
@@ -36,7 +41,9 @@ enum class log_format { text, json };
 /// Writes lifecycle events through spdlog on its own thread.
 class event_log : public event_sink, public std::enable_shared_from_this<event_log> {
 public:
-  /// Logs to `logger`, or to a new stdout logger named "warden" when null.
+  /// Logs to `logger`, or to a new stdout logger named "warden" when null. Lines go out at
+  /// the matching spdlog level: a logger of yours keeps its own spdlog level, which
+  /// filters too; the loggers made here pass everything.
   static std::shared_ptr<event_log>
   make(log_format format = log_format::text, std::shared_ptr<spdlog::logger> logger = nullptr);
 
@@ -48,11 +55,21 @@ public:
 
   void publish(const lifecycle_event& ev) override;
 
-  /// Queues a line rendered by another layer (cluster events, node messages): `text` in
-  /// text format, `json` (one JSON object) in JSON format.
-  void publish_line(std::string text, std::string json);
+  /// Queues a line rendered by another layer (cluster events, node messages) at `level`:
+  /// `text` in text format, `json` (one JSON object, to which the log adds `"level"`) in
+  /// JSON format. Dropped when `level` is below the log's level, or is `off`.
+  void publish_line(log_level level, std::string text, std::string json);
 
   log_format format() const { return format_; }
+
+  /// Writes only lines at `min` or above from now on; `off` writes nothing. Thread-safe.
+  void set_level(log_level min) { level_.store(min, std::memory_order_relaxed); }
+
+  /// The current minimum level (default_log_level unless set).
+  log_level level() const { return level_.load(std::memory_order_relaxed); }
+
+  /// True when a line at `x` would be written.
+  bool enabled(log_level x) const { return x != log_level::off && x >= level(); }
 
   /// Blocks until every event published before the call is written and flushed.
   void flush();
@@ -62,13 +79,21 @@ public:
 private:
   void run();
 
+  /// A line rendered elsewhere.
+  struct line {
+    log_level level;
+    std::string text;
+    std::string json;
+  };
+
   std::shared_ptr<spdlog::logger> logger_;
   log_format format_;
+  std::atomic<log_level> level_{default_log_level};
   std::mutex mtx_;
   std::condition_variable cv_;
   std::condition_variable drained_;
-  /// A lifecycle event, or a line rendered elsewhere (text, json).
-  using entry = std::variant<lifecycle_event, std::pair<std::string, std::string>>;
+  /// A lifecycle event (its level is its severity), or a line rendered elsewhere.
+  using entry = std::variant<lifecycle_event, line>;
   std::vector<entry> queue_;
   uint64_t published_ = 0;
   uint64_t written_ = 0;

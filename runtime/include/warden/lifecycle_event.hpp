@@ -1,7 +1,8 @@
 /// @file
 /// Structured lifecycle events: the counterpart of OTP's progress, crash and supervisor
 /// reports. Every start, exit, restart, start error, shutdown error and give-up is one
-/// `lifecycle_event` with a stable name and fixed fields, handed to an `event_sink`.
+/// `lifecycle_event` with a stable name and fixed fields, handed to an `event_sink`, and
+/// has a log level (`severity`: info for progress, warn for restarts, error for failures).
 ///
 /// Sinks are called on the supervisor's thread, so they must be cheap: store or enqueue,
 /// never format or write. `event_log` (event_log.hpp) is the sink that formats and writes
@@ -24,6 +25,8 @@
 
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
+
+#include "warden/log_level.hpp"
 
 namespace warden {
 
@@ -68,6 +71,25 @@ struct lifecycle_event {
   /// restart_delayed: the backoff delay.
   caf::timespan delay{0};
 };
+
+/// The level each event is logged at (log_level.hpp), as OTP's logger grades SASL
+/// reports: progress reports are info, supervisor and crash reports are errors; restarts
+/// and their backoff, which OTP does not report apart, are warnings.
+///
+/// | event                           | level                                          |
+/// |---------------------------------|------------------------------------------------|
+/// | `child_started`                 | info                                           |
+/// | `child_ignored`                 | info                                           |
+/// | `child_terminated`              | info when `reason` is normal or shutdown, else error |
+/// | `child_restarted`               | warn                                           |
+/// | `restart_delayed`               | warn                                           |
+/// | `start_error`                   | error                                          |
+/// | `child_shutdown`                | info                                           |
+/// | `shutdown_error`                | error                                          |
+/// | `reached_max_restart_intensity` | error                                          |
+/// | `auto_shutdown`                 | info                                           |
+/// | `supervisor_stopped`            | info when `reason` is normal or shutdown, else error |
+log_level severity(const lifecycle_event& ev);
 
 /// Receives lifecycle events. Called on the reporting actor's thread: keep it cheap.
 class event_sink {
