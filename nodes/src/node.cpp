@@ -300,6 +300,12 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
       return err;
     }
     n->root_ = *root;
+    // TODO(issue 4): the cluster-service manager places these; until it exists they wait.
+    for (auto& cs : tree->cluster_services)
+      n->note("cluster_service_not_placed",
+              {{"name", cs.spec.name},
+               {"reason", "cluster-service placement is not built yet (issue 4)"},
+               {"level", "warn"}});
     for (auto& name : tree->global_names) {
       auto local = lookup(sys, name);
       auto err = local ? register_cluster_name(sys, name, *local) : local.error();

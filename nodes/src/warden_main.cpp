@@ -189,6 +189,11 @@ int run(const run_options& opt) {
   warden::configure(cfg);
   caf::actor_system sys{cfg};
   tree->flags.events = log;
+  // A single process is a cluster of one: its cluster services run here, in declared order
+  // after the other children.
+  for (auto& cs : tree->cluster_services)
+    for (uint32_t i = 0; i < (cs.mode == warden::cluster_mode::spread ? cs.instances : 1u); ++i)
+      tree->children.push_back(warden::cluster_instance_spec(cs, i));
   auto root = warden::start_supervisor(sys, tree->flags, tree->children);
   if (!root) {
     log->flush();

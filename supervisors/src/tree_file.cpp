@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -39,7 +40,8 @@ const std::vector<std::string> supervisor_only_keys = {"strategy",      "intensi
 const std::vector<std::string> worker_only_keys = {"service", "params"};
 const std::vector<std::string> common_child_keys = {"id",       "type",        "restart",
                                                     "shutdown", "significant", "start_timeout_ms",
-                                                    "name",     "global"};
+                                                    "name",     "global",      "cluster",
+                                                    "instances"};
 const std::vector<std::string> backoff_keys = {"min_ms", "max_ms", "random_factor",
                                                "reset_after_ms"};
 
@@ -103,6 +105,8 @@ struct parsed_child {
   child_spec spec;
   child_lines lines;
   std::string field;  // e.g. "children[1]" or "children[2].children[0]"
+  /// `cluster = ...`: placed by the node's cluster-service manager, not started here.
+  std::optional<cluster_service> cluster;
 };
 
 class tree_parser {
@@ -129,6 +133,7 @@ public:
       return err;
     out.layout = std::move(layout_);
     out.global_names = std::move(global_names_);
+    out.cluster_services = std::move(cluster_services_);
     return out;
   }
 
@@ -293,6 +298,20 @@ private:
       children.push_back(pc.spec);
     if (auto err = internal::validate_children(children, flags))
       return children_error(err, prefix, lines, parsed);
+    // Cluster services were checked like any child; the manager starts them, not the tree.
+    for (auto& pc : parsed)
+      if (pc.cluster) {
+        if (!prefix.empty() || flags.strategy == strategy::dynamic)
+          return fail(pc.lines.table, pc.field + ".cluster",
+                      "only allowed on children of a root supervisor whose strategy is not "
+                      "dynamic (the node starts cluster services under its root)");
+        cluster_services_.push_back(*pc.cluster);
+      }
+    std::erase_if(children, [&](const child_spec& c) {
+      return std::any_of(parsed.begin(), parsed.end(), [&](const parsed_child& pc) {
+        return pc.cluster && pc.spec.id == c.id;
+      });
+    });
     return {};
   }
 
@@ -474,6 +493,45 @@ private:
       if (*x)
         global_names_.push_back(spec.name);
     }
+    if (auto err = parse_cluster(t, out))
+      return err;
+    return {};
+  }
+
+  // `cluster = "singleton" | "spread"` and `instances = N` (spread only).
+  caf::error parse_cluster(const toml::table& t, parsed_child& out) {
+    auto& f = out.field;
+    auto* mode = t.get("cluster");
+    auto* instances = t.get("instances");
+    if (mode == nullptr) {
+      if (instances != nullptr)
+        return fail(line_of(*instances), f + ".instances", "only allowed with cluster = \"spread\"");
+      return {};
+    }
+    auto x = read_enum<cluster_mode>(*mode, f + ".cluster",
+                                     {{"singleton", cluster_mode::singleton},
+                                      {"spread", cluster_mode::spread}});
+    if (!x)
+      return x.error();
+    if (out.spec.name.empty())
+      return fail(line_of(*mode), f + ".cluster",
+                  "needs a name: callers reach a cluster service by its name");
+    if (auto* g = t.get("global"); g != nullptr && g->value_or(false))
+      return fail(line_of(*g), f + ".global",
+                  "not with cluster: a cluster service is always registered cluster-wide");
+    cluster_service cs;
+    cs.mode = *x;
+    cs.spec = out.spec;
+    cs.source = where(out.lines.table);
+    if (instances != nullptr) {
+      if (cs.mode != cluster_mode::spread)
+        return fail(line_of(*instances), f + ".instances", "only allowed with cluster = \"spread\"");
+      auto n = read_int(*instances, f + ".instances", 1, 10000);
+      if (!n)
+        return n.error();
+      cs.instances = static_cast<uint32_t>(*n);
+    }
+    out.cluster = std::move(cs);
     return {};
   }
 
@@ -614,6 +672,7 @@ private:
   std::vector<declared_child> layout_;
   std::map<std::string, std::pair<std::string, std::string>> names_;  // name -> path, where
   std::vector<std::string> global_names_;
+  std::vector<cluster_service> cluster_services_;
 };
 
 } // namespace
@@ -641,6 +700,15 @@ caf::expected<declared_tree> load_tree_file(const std::string& path,
   std::ostringstream text;
   text << in.rdbuf();
   return parse_tree(text.str(), path, catalog);
+}
+
+child_spec cluster_instance_spec(const cluster_service& cs, uint32_t index) {
+  auto spec = cs.spec;
+  if (cs.mode == cluster_mode::spread) {
+    spec.id += fmt::format("#{}", index);
+    spec.name += fmt::format("#{}", index);
+  }
+  return spec;
 }
 
 std::string config_error_text(const caf::error& err) {

@@ -170,6 +170,73 @@ global = false
     << config_error_text(bad.error());
 }
 
+// cluster = "singleton" | "spread": collected apart from the children the tree starts.
+TEST(tree_file, cluster_services_are_collected_apart_from_the_tree) {
+  auto tree = parse_tree(R"(
+[[children]]
+id = "local"
+service = "echo"
+
+[[children]]
+id = "ledger"
+service = "counter"
+name = "ledger"
+cluster = "singleton"
+
+[[children]]
+id = "worker"
+service = "echo"
+name = "worker"
+cluster = "spread"
+instances = 3
+)",
+                         "t.toml", builtins());
+  ASSERT_TRUE(tree) << config_error_text(tree.error());
+  ASSERT_EQ(tree->children.size(), 1u);
+  EXPECT_EQ(tree->children[0].id, "local");
+  ASSERT_EQ(tree->cluster_services.size(), 2u);
+  auto& ledger = tree->cluster_services[0];
+  EXPECT_EQ(ledger.mode, cluster_mode::singleton);
+  EXPECT_EQ(ledger.spec.name, "ledger");
+  EXPECT_EQ(ledger.source, "t.toml:6");
+  EXPECT_EQ(cluster_instance_spec(ledger, 0).id, "ledger");
+  auto& worker = tree->cluster_services[1];
+  EXPECT_EQ(worker.mode, cluster_mode::spread);
+  EXPECT_EQ(worker.instances, 3u);
+  auto third = cluster_instance_spec(worker, 2);
+  EXPECT_EQ(third.id, "worker#2");
+  EXPECT_EQ(third.name, "worker#2");
+}
+
+TEST(tree_file, cluster_services_are_checked) {
+  struct bad_case {
+    std::string toml;
+    std::string message;
+  };
+  const std::string child = "[[children]]\nid = \"a\"\nservice = \"echo\"\n";
+  std::vector<bad_case> cases{
+    {child + "cluster = \"singleton\"\n", "t.toml:4: children[0].cluster: needs a name"},
+    {child + "name = \"a\"\ncluster = \"everywhere\"\n",
+     "children[0].cluster: \"everywhere\" is not one of: singleton, spread"},
+    {child + "name = \"a\"\ncluster = \"singleton\"\ninstances = 2\n",
+     "t.toml:6: children[0].instances: only allowed with cluster = \"spread\""},
+    {child + "name = \"a\"\ninstances = 2\n", "children[0].instances: only allowed with"},
+    {child + "name = \"a\"\ncluster = \"spread\"\ninstances = 0\n",
+     "children[0].instances: must be >= 1, got 0"},
+    {child + "name = \"a\"\nglobal = true\ncluster = \"singleton\"\n",
+     "children[0].global: not with cluster"},
+    {"[[children]]\nid = \"s\"\ntype = \"supervisor\"\n[[children.children]]\nid = \"a\"\n"
+     "service = \"echo\"\nname = \"a\"\ncluster = \"singleton\"\n",
+     "children[0].children[0].cluster: only allowed on children of a root supervisor"},
+  };
+  for (auto& bc : cases) {
+    auto tree = parse_tree(bc.toml, "t.toml", builtins());
+    ASSERT_FALSE(tree) << bc.toml;
+    EXPECT_NE(config_error_text(tree.error()).find(bc.message), std::string::npos)
+      << config_error_text(tree.error());
+  }
+}
+
 // The caller's target is required.
 TEST(service_catalog, caller_needs_a_target) {
   auto tree = parse_tree("[[children]]\nid = \"c\"\nservice = \"caller\"\n", "t.toml", builtins());

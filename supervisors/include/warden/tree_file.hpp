@@ -68,6 +68,31 @@ struct declared_child {
   std::string source;
 };
 
+/// How a cluster service is spread over the nodes that declare it.
+enum class cluster_mode : uint8_t {
+  /// One live instance in the whole cluster, named by the child's `name`.
+  singleton,
+  /// `instances` instances over the members, named "<name>#0" .. "<name>#N-1".
+  spread,
+};
+
+/// A root child declared with `cluster = "singleton"` or `cluster = "spread"`: the node's
+/// cluster-service manager starts it under the root when placement puts it on this node
+/// (docs/cluster-services.md); the tree does not start it.
+struct cluster_service {
+  cluster_mode mode = cluster_mode::singleton;
+  /// Spread only: how many instances (1..10000; default 1).
+  uint32_t instances = 1;
+  /// The child as declared (its `name` is the service's cluster name).
+  child_spec spec;
+  /// "FILE:LINE" of the child's table.
+  std::string source;
+};
+
+/// The child spec of instance `index` of `cs`: the declared spec for a singleton;
+/// for spread, id "<id>#<index>" and name "<name>#<index>".
+child_spec cluster_instance_spec(const cluster_service& cs, uint32_t index);
+
 /// A tree read from a file: ready for `start_supervisor(sys, flags, children)`.
 struct declared_tree {
   /// Root supervisor flags (`events` is left empty: the caller decides where they go).
@@ -80,6 +105,9 @@ struct declared_tree {
   /// Stable names of children with `global = true`: a node registers them cluster-wide
   /// (nodes/cluster_names.hpp); `warden run` ignores them.
   std::vector<std::string> global_names;
+  /// Children with `cluster = ...`, not in `children`: a node places them over the cluster;
+  /// `warden run` (a cluster of one) starts them with the tree.
+  std::vector<cluster_service> cluster_services;
 };
 
 /// Reads and checks the tree file at `path`. Errors: `errc::bad_config` with context
