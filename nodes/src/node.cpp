@@ -439,10 +439,18 @@ nlohmann::json node::members_json() const {
     row["self"] = m.self;
     row["phi"] = m.phi;
     row["since_ms"] = m.since_ms;
+    row["sees_unreachable"] = m.sees_unreachable;
+    row["last_ack_ms"] = m.last_ack_ms;
     row["http"] = m.info.http;
     rows.push_back(std::move(row));
   }
-  return {{"node", self_.name}, {"cluster", snap->cluster}, {"members", std::move(rows)}};
+  nlohmann::json lease = {{"valid", snap->lease_valid}, {"left_ms", nullptr}};
+  if (snap->lease_left_ms)
+    lease["left_ms"] = *snap->lease_left_ms;
+  return {{"node", self_.name},
+          {"cluster", snap->cluster},
+          {"lease", std::move(lease)},
+          {"members", std::move(rows)}};
 }
 
 nlohmann::json node::names_json() const {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <optional>
 #include <random>
 
@@ -15,6 +16,7 @@
 #include "internal/node_protocol.hpp"
 #include "warden/atoms.hpp"
 #include "warden/exit_reasons.hpp"
+#include "warden/quorum_lease.hpp"
 
 
 namespace warden {
@@ -61,6 +63,10 @@ struct peer {
   phi_accrual_detector detector;
   time_point since;
   bool left = false;
+  /// Its observation from its last heartbeat: the addresses it sees unreachable.
+  std::vector<std::string> sees_unreachable;
+  /// When the newest of our heartbeats it acknowledged was sent.
+  std::optional<time_point> acked_sent;
 };
 
 struct dial_target {
@@ -128,8 +134,27 @@ public:
       [this](auth_atom, internal::auth_msg& m) -> caf::result<internal::welcome_msg> {
         return on_auth(m);
       },
-      [this](heartbeat_atom, const std::string& address, uint64_t incarnation) {
+      [this](heartbeat_atom, const std::string& address, uint64_t incarnation, uint64_t seq,
+             std::vector<std::string>& sees_unreachable) {
         on_heartbeat(address, incarnation);
+        auto i = peers_.find(address);
+        if (i == peers_.end() || i->second.info.incarnation != incarnation || !i->second.agent)
+          return;
+        i->second.sees_unreachable = std::move(sees_unreachable);
+        send(i->second.agent, heartbeat_ack_atom::value, settings_.self.address,
+             settings_.self.incarnation, seq);
+      },
+      [this](heartbeat_ack_atom, const std::string& address, uint64_t incarnation,
+             uint64_t seq) {
+        auto i = peers_.find(address);
+        if (i == peers_.end() || i->second.info.incarnation != incarnation)
+          return;
+        auto sent = std::find_if(heartbeats_sent_.begin(), heartbeats_sent_.end(),
+                                 [&](auto& x) { return x.first == seq; });
+        if (sent != heartbeats_sent_.end()
+            && (!i->second.acked_sent || *i->second.acked_sent < sent->second))
+          i->second.acked_sent = sent->second;
+        lease_.acked(i->second.info, seq);
       },
       [this](name_add_atom, name_entry& entry) {
         if (auto* p = sending_peer(entry.owner))
@@ -211,6 +236,15 @@ private:
                           [&](auto& s) { return s == settings_.self.address; });
   }
 
+  /// This node's observation: the members it sees unreachable.
+  std::vector<std::string> unreachable_addresses() const {
+    std::vector<std::string> out;
+    for (auto& [address, p] : peers_)
+      if (p.state == member_state::unreachable)
+        out.push_back(address);
+    return out;
+  }
+
   void publish_view() {
     auto snap = std::make_shared<cluster_snapshot>();
     auto t = now();
@@ -220,6 +254,7 @@ private:
     me.info = settings_.self;
     me.state = member_state::up;
     me.self = true;
+    me.sees_unreachable = unreachable_addresses();
     snap->members.push_back(std::move(me));
     for (auto& [address, p] : peers_) {
       member_status row;
@@ -229,11 +264,23 @@ private:
       if (p.state == member_state::up || p.state == member_state::unreachable)
         row.phi = p.detector.phi(t);
       row.since_ms = to_ms(t - p.since);
+      row.sees_unreachable = p.sees_unreachable;
+      if (p.acked_sent)
+        row.last_ack_ms = to_ms(t - *p.acked_sent);
       snap->members.push_back(std::move(row));
     }
     snap->names = names_;
     snap->lost_names = lost_names_;
     snap->joined = joined();
+    // The lease counts the members not down: up and unreachable ones (and this node).
+    std::vector<member_info> current{settings_.self};
+    for (auto& [address, p] : peers_)
+      if (p.state == member_state::up || p.state == member_state::unreachable)
+        current.push_back(p.info);
+    lease_.members(std::move(current));
+    snap->lease_valid = lease_.valid(t);
+    if (auto until = lease_.valid_until(); snap->lease_valid && until != time_point::max())
+      snap->lease_left_ms = to_ms(*until - t);
     settings_.view->set(std::move(snap));
   }
 
@@ -484,6 +531,7 @@ private:
     p.state = member_state::down;
     p.reason = reason;
     p.since = t;
+    p.sees_unreachable.clear();
     if (p.agent) {
       demonitor(p.agent);
       p.agent = nullptr;
@@ -578,10 +626,16 @@ private:
     }
     last_tick_ = t;
     if (t >= next_heartbeat_) {
+      auto seq = ++heartbeat_seq_;
+      heartbeats_sent_.emplace_back(seq, t);
+      lease_.heartbeat_sent(seq, t);
+      if (heartbeats_sent_.size() > max_heartbeats_remembered)
+        heartbeats_sent_.pop_front();
+      auto observation = unreachable_addresses();
       for (auto& [address, p] : peers_)
         if (p.agent)
           send(p.agent, heartbeat_atom::value, settings_.self.address,
-               settings_.self.incarnation);
+               settings_.self.incarnation, seq, observation);
       next_heartbeat_ = t + settings_.heartbeat_interval;
     }
     for (auto i = peers_.begin(); i != peers_.end();) {
@@ -749,6 +803,12 @@ private:
   std::map<std::string, name_entry> names_;
   std::map<std::string, member_info> lost_names_;
   time_point next_heartbeat_;
+  /// Heartbeats remembered for their acks: 64 x 200 ms = 12.8 s with defaults.
+  static constexpr size_t max_heartbeats_remembered = 64;
+  uint64_t heartbeat_seq_ = 0;
+  std::deque<std::pair<uint64_t, time_point>> heartbeats_sent_;
+  /// May this node run cluster services (fed by heartbeats and their acks).
+  quorum_lease lease_{settings_.self};
   std::optional<time_point> last_tick_;
   bool leaving_ = false;
 };

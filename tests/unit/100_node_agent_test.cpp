@@ -2,6 +2,7 @@
 // fake transport instead of CAF's middleman, an injected clock. "Freezing" an agent keeps
 // its jobs off the scheduler (its mailbox fills, like a SIGSTOPped process).
 // Numbered from simple to complex.
+#include <optional>
 #include <set>
 
 #include <caf/all.hpp>
@@ -37,10 +38,15 @@ struct test_node {
   std::shared_ptr<recording_cluster_sink> events;
 
   std::string state_of(const std::string& address) const {
+    auto m = row(address);
+    return m ? to_string(m->state) : "";
+  }
+
+  std::optional<member_status> row(const std::string& address) const {
     for (auto& m : view->get()->members)
       if (m.info.address == address)
-        return to_string(m.state);
-    return "";
+        return m;
+    return std::nullopt;
   }
 };
 
@@ -404,6 +410,73 @@ TEST_F(agent_test, t305_unreachable_then_reachable) {
   EXPECT_EQ(a.state_of(b_addr), "up");
   EXPECT_EQ(a.events->trace(), (std::vector<std::string>{"node_up:b", "node_unreachable:b",
                                                          "node_reachable:b"}));
+}
+
+// Heartbeats are acknowledged (the quorum lease's input): the newest ack is at most one
+// heartbeat interval old while the member runs, and ages while it is frozen.
+TEST_F(agent_test, t306_heartbeats_are_acknowledged) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  EXPECT_EQ(a.row(b_addr)->last_ack_ms, -1) << "no ack before the first heartbeat round";
+  advance(2s);
+  auto fresh = a.row(b_addr)->last_ack_ms;
+  EXPECT_GE(fresh, 0);
+  EXPECT_LE(fresh, 200);
+  freeze(b);
+  advance(1s);
+  EXPECT_GE(a.row(b_addr)->last_ack_ms, 1000);
+  thaw(b);
+  advance(500ms);
+  EXPECT_LE(a.row(b_addr)->last_ack_ms, 200);
+}
+
+// Each heartbeat carries the sender's observation (whom it sees unreachable): with c hung,
+// a learns from b's heartbeats that b sees c unreachable too.
+TEST_F(agent_test, t307_observations_travel_with_heartbeats) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  auto c = start("c", 7003, {a_addr});
+  advance(5s);
+  EXPECT_TRUE(a.row(b_addr)->sees_unreachable.empty());
+  freeze(c);
+  advance(3s);
+  ASSERT_EQ(a.state_of(c_addr), "unreachable");
+  EXPECT_EQ(a.row(a_addr)->sees_unreachable, std::vector<std::string>{c_addr});
+  EXPECT_EQ(a.row(b_addr)->sees_unreachable, std::vector<std::string>{c_addr});
+  thaw(c);
+  advance(1s);
+  EXPECT_TRUE(a.row(b_addr)->sees_unreachable.empty());
+}
+
+// The quorum lease: a member cut off from a winning side loses it about 1 s after its last
+// acknowledged heartbeat, long before the others could down it; it comes back with acks.
+TEST_F(agent_test, t308_quorum_lease_ends_without_acks_from_a_winning_side) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  auto c = start("c", 7003, {a_addr});
+  advance(3s);
+  for (auto* n : {&a, &b, &c})
+    EXPECT_TRUE(n->view->get()->lease_valid) << n->address;
+  auto left = a.view->get()->lease_left_ms;
+  ASSERT_TRUE(left);
+  EXPECT_GT(*left, 700);
+  EXPECT_LE(*left, 1000);
+  // b and c hang: a alone is 1 of 3, no winning side.
+  freeze(b);
+  freeze(c);
+  caf::timespan waited{0};
+  while (a.view->get()->lease_valid && waited < 5s) {
+    advance(10ms);
+    waited += 10ms;
+  }
+  EXPECT_FALSE(a.view->get()->lease_valid);
+  EXPECT_GE(waited, 800ms);
+  EXPECT_LE(waited, 1100ms);
+  EXPECT_EQ(a.state_of(b_addr), "up") << "the lease ends before the detector even suspects";
+  thaw(b);
+  thaw(c);
+  advance(500ms);
+  EXPECT_TRUE(a.view->get()->lease_valid);
 }
 
 // --- 4xx: restarts, leaving, removal ---------------------------------------------------

@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -82,6 +83,11 @@ struct cluster_snapshot {
   std::map<std::string, member_info> lost_names;
   /// At least one other member is up, or this node may form the cluster alone.
   bool joined = false;
+  /// This node holds the quorum lease (quorum_lease.hpp): it may run cluster services.
+  bool lease_valid = false;
+  /// Milliseconds until the lease ends; none while it cannot end (this node alone is a
+  /// winning side) or when there is no lease.
+  std::optional<int64_t> lease_left_ms;
 };
 
 /// The current snapshot, swapped atomically by the agent.

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include <caf/meta/type_name.hpp>
 
@@ -74,6 +75,12 @@ struct member_status {
   int64_t since_ms = 0;
   /// True for the row that describes this node.
   bool self = false;
+  /// The members (addresses) this member reported unreachable in its last heartbeat: its
+  /// own observation, gossiped for the split-brain resolver (for this node: its own).
+  std::vector<std::string> sees_unreachable;
+  /// Milliseconds since the newest of our heartbeats that this member acknowledged was
+  /// sent; -1 before any (the quorum lease counts these).
+  int64_t last_ack_ms = -1;
 };
 
 } // namespace warden

@@ -55,7 +55,9 @@ namespace warden {
 
 // --- the agent's protocol -----------------------------------------------------------------
 // Between agents: (hello_atom, hello_msg) -> challenge_msg; (auth_atom, auth_msg) ->
-// welcome_msg; (heartbeat_atom, address, incarnation); (name_add_atom, name_entry);
+// welcome_msg; (heartbeat_atom, address, incarnation, seq, addresses the sender sees
+// unreachable) answered by (heartbeat_ack_atom, address, incarnation, seq) for the quorum
+// lease; (name_add_atom, name_entry);
 // (name_del_atom, name, owner address, incarnation); (leave_atom, address, incarnation)
 // -> ok_atom; an internal "introduce" (member_info) when a member comes up.
 // Local API:
@@ -66,6 +68,7 @@ namespace warden {
 using hello_atom = caf::atom_constant<caf::atom("wHello")>;
 using auth_atom = caf::atom_constant<caf::atom("wAuth")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("wHeartbt")>;
+using heartbeat_ack_atom = caf::atom_constant<caf::atom("wHbAck")>;
 using name_add_atom = caf::atom_constant<caf::atom("wNameAdd")>;
 using name_del_atom = caf::atom_constant<caf::atom("wNameDel")>;
 using leave_atom = caf::atom_constant<caf::atom("wLeave")>;
