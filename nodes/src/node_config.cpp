@@ -541,7 +541,7 @@ const std::vector<setting_def>& settings() {
     def("tls.capath", "", "Directory of CA certificates to verify peers", &nc::tls, &ts::capath,
         path),
     def("log.json", "--json", "Log JSON lines instead of text", &nc::log, &ls::json),
-    def("log.file", "--log-file", "Log file; empty = stderr", &nc::log, &ls::file, path),
+    def("log.file", "--log-file", "Log file; empty = standard output", &nc::log, &ls::file, path),
     def("log.level", "", "Events below this level are not logged; off = none", &nc::log,
         &ls::level,
         limits{.choices = std::vector<std::string>(log_level_names.begin(),

@@ -181,7 +181,7 @@ struct tls_settings {
 struct log_settings {
   /// JSON lines instead of text.
   bool json = false;
-  /// Empty = stderr.
+  /// Empty = standard output.
   std::string file;
   /// One of trace, debug, info, warn, error, off.
   std::string level = "info";
