@@ -245,6 +245,16 @@ std::string fake_basp(uint8_t op, uint32_t payload_len, const std::string& paylo
   return h + payload;
 }
 
+/// Every node in `names` reports `lease.valid` on /cluster/members.
+bool all_hold_the_lease(test_cluster& c, const std::vector<std::string>& names) {
+  for (auto& name : names) {
+    auto m = c.node(name).members();
+    if (!m.is_object() || !m["lease"].value("valid", false))
+      return false;
+  }
+  return true;
+}
+
 } // namespace
 
 // 1. Three nodes join (all up, all ready) and n1's global name is listed on every node.
@@ -260,6 +270,14 @@ TEST(cluster, three_nodes_join_and_share_global_names) {
     EXPECT_EQ(ready->first, 200) << name << ": " << ready->second.dump();
     auto self = member_row(c.node(name), name);
     EXPECT_TRUE(self.is_object() && self.value("self", false)) << name << ": " << self.dump();
+  }
+  // Every node holds the quorum lease, renewed by the others' acks (at most 1 s ahead).
+  ASSERT_TRUE(c.wait_until([&] { return all_hold_the_lease(c, c.names()); }, 5s,
+                           "every node holds the quorum lease"));
+  for (auto& name : c.names()) {
+    auto lease = c.node(name).members()["lease"];
+    EXPECT_GT(lease.value("left_ms", int64_t{0}), 0) << name << ": " << lease.dump();
+    EXPECT_LE(lease.value("left_ms", int64_t{0}), 1000) << name << ": " << lease.dump();
   }
   auto inc1 = own_incarnation(c.node("n1"));
   ASSERT_NE(inc1, 0u);
@@ -366,6 +384,8 @@ TEST(cluster, hung_node_is_unreachable_then_reachable) {
   EXPECT_EQ(c.node("n1").member_state("n2"), "unreachable");
   ASSERT_TRUE(
       wait_line(c, c.node("n3"), event_is("node_unreachable", "n2"), 5s, "node_unreachable n2"));
+  // n1 and n3 are 2 of 3: they keep the quorum lease while n2 hangs.
+  EXPECT_TRUE(all_hold_the_lease(c, {"n1", "n3"}));
 
   c.node("n2").resume();
   for (auto* n : {&c.node("n1"), &c.node("n3")})
@@ -376,6 +396,8 @@ TEST(cluster, hung_node_is_unreachable_then_reachable) {
     EXPECT_EQ(count_lines(*n, event_is("node_removed", "n2")), 0u) << n->name();
   }
   EXPECT_EQ(incarnation_seen(c.node("n1"), "n2"), inc2);
+  ASSERT_TRUE(c.wait_until([&] { return all_hold_the_lease(c, {"n2"}); }, 5s,
+                           "n2 holds the lease again"));
 }
 
 // 5. SIGSTOP n2 until down, SIGCONT: back up by itself, "rejoined", same incarnation.
