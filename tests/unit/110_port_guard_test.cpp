@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "internal/port_guard.hpp"
+#include "internal/process_probe.hpp"
 
 using namespace std::chrono_literals;
 using warden::internal::basp_frame_check;
@@ -240,4 +241,25 @@ TEST(port_guard, a_remote_closing_before_the_handshake_is_reported) {
   auto r = l.reports(1);
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0], address + " closed by the remote before the handshake (3 bytes received)");
+}
+
+// --- the process probe (internal/process_probe.hpp) ----------------------------------------
+
+// 9. A listening port is "accepted" (also when nobody ever calls accept: a stopped process);
+//    the same port once closed is "refused".
+TEST(process_probe, tells_a_listening_port_from_a_closed_one) {
+  using warden::internal::probe_result;
+  using warden::internal::probe_tcp;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), len), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  auto port = ntohs(a.sin_port);
+  EXPECT_EQ(probe_tcp("127.0.0.1", port, 500ms), probe_result::accepted);
+  ::close(fd);
+  EXPECT_EQ(probe_tcp("127.0.0.1", port, 500ms), probe_result::refused);
 }
