@@ -8,7 +8,8 @@
 # into a temporary directory), and writes tests/perf/results/latest.jsonl (every record)
 # and tests/perf/results/latest.md (the side-by-side markdown, also printed).
 # cluster: cross-node round trip and throughput (warden_cluster_bench: CAF best config,
-# CAF defaults, raw TCP; erlang/cluster_bench.erl on two `erl -name` nodes).
+# CAF defaults, raw TCP; erlang/cluster_bench.erl on two `erl -name` nodes), then
+# warden_fastpath_bench (the path a Warden-owned transport would take).
 # detect: crash/hang detection time of `warden node` pairs (warden_detect_bench, ~10 min,
 # quick ~3 min); runs only when named in --only.
 # --quick: reduced counts (about 3 minutes); default: full counts (about 15-20 minutes).
@@ -71,7 +72,7 @@ if [[ ! -f "$build/CMakeCache.txt" ]] \
 fi
 targets=()
 [[ $run_main == 1 ]] && targets+=(warden_bench)
-[[ $run_cluster == 1 ]] && targets+=(warden_cluster_bench)
+[[ $run_cluster == 1 ]] && targets+=(warden_cluster_bench warden_fastpath_bench)
 [[ $run_detect == 1 ]] && targets+=(warden warden_detect_bench)
 echo "== building ${targets[*]}" >&2
 cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" >&2
@@ -172,6 +173,18 @@ else
 fi
 if [[ $run_cluster == 1 ]]; then
   "$cluster_bench" report "$tmp/cluster.jsonl" >> "$results/latest.md"
+  # Feasibility of a Warden-owned transport (docs/performance.md), right after the above.
+  f_runs=5
+  [[ "$mode" == quick ]] && f_runs=3
+  echo "== $(date +%T) C++: warden_fastpath_bench --runs $f_runs" >&2
+  {
+    echo
+    echo "### Warden-owned transport path (feasibility: reader thread -> actor -> socket)"
+    echo
+    echo '```'
+    "$build/tests/perf/warden_fastpath_bench" --runs "$f_runs"
+    echo '```'
+  } >> "$results/latest.md"
 fi
 [[ $run_detect == 1 ]] && "$detect_bench" report "$tmp/detect.jsonl" >> "$results/latest.md"
 {
