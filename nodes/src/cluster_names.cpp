@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "warden/atoms.hpp"
+#include "warden/call_transport.hpp"
 #include "warden/exit_reasons.hpp"
 #include "internal/node_protocol.hpp"
 #include "warden/node_agent.hpp"
@@ -59,17 +60,35 @@ caf::actor node_agent_of(caf::actor_system& sys) {
   return caf::actor_cast<caf::actor>(sys.registry().get(agent_key));
 }
 
-caf::expected<caf::actor> whereis(caf::actor_system& sys, const std::string& name) {
+namespace {
+
+/// `pick(entry)` for the entry of `name`, or the error of `whereis`.
+template <class Pick>
+caf::expected<caf::actor> with_entry(caf::actor_system& sys, const std::string& name,
+                                     Pick pick) {
   auto view = cluster_view_of(sys);
   if (!view)
     return make_error(errc::unknown_name, "this actor system runs no node");
   auto snap = view->get();
   if (auto i = snap->names.find(name); i != snap->names.end())
-    return i->second.target;
+    return pick(i->second);
   if (auto i = snap->lost_names.find(name); i != snap->lost_names.end())
     return make_error(errc::node_down, fmt::format("\"{}\" was on {} ({}), which is down",
                                                    name, i->second.name, i->second.address));
   return make_error(errc::unknown_name, "no service is registered as \"" + name + "\"");
+}
+
+} // namespace
+
+caf::expected<caf::actor> whereis(caf::actor_system& sys, const std::string& name) {
+  return with_entry(sys, name, [](const name_entry& entry) { return entry.target; });
+}
+
+caf::expected<caf::actor> call_route(caf::actor_system& sys, const std::string& name) {
+  return with_entry(sys, name, [&sys](const name_entry& entry) {
+    auto transport = call_transport_of(sys);
+    return transport ? transport->route(entry) : entry.target;
+  });
 }
 
 caf::error register_cluster_name(caf::actor_system& sys, const std::string& name,

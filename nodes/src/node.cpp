@@ -27,6 +27,7 @@
 #include "warden/atoms.hpp"
 #include "warden/builtin_services.hpp"
 #include "warden/exit_reasons.hpp"
+#include "warden/call_transport.hpp"
 #include "warden/management_http.hpp"
 #include "warden/node_agent.hpp"
 #include "warden/service_registry.hpp"
@@ -239,6 +240,44 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   n->self_.incarnation = new_incarnation();
   if (n->http_port_ != 0)
     n->self_.http = fmt::format("{}:{}", cfg.http.host, n->http_port_);
+  auto events = std::make_shared<cluster_log_sink>(n->log_, opts.cluster_events);
+  auto report_rejection = [events, name = n->self_.name](const std::string& address,
+                                                         const std::string& reason) {
+    cluster_event ev;
+    ev.kind = cluster_event_kind::connection_rejected;
+    ev.time = std::chrono::system_clock::now();
+    ev.node = name;
+    ev.address = address;
+    ev.reason = reason;
+    events->publish(ev);
+  };
+  // --- the call transport: members learn its port in the handshake ---
+  if (cfg.cluster.call_transport && !cfg.tls.enabled) {
+    call_transport_settings ts;
+    ts.host = cfg.node.host;
+    ts.port = cfg.cluster.call_port;
+    ts.cluster = cfg.cluster.name;
+    ts.secret = cfg.cluster.secret;
+    ts.self = n->self_;
+    ts.view = n->view_;
+    ts.handshake_timeout = cfg.cluster.handshake_timeout;
+    ts.max_frame_bytes = cfg.cluster.max_frame_bytes;
+    for (auto& r : cfg.cluster.connect_via)
+      ts.connect_via[r.to.to_string()] = r.via.to_string();
+    ts.rejected = report_rejection;
+    auto* self = n.get();
+    ts.dropped = [self](const std::string& what) {
+      self->note("call_dropped", {{"reason", what}, {"level", "warn"}});
+    };
+    auto calls = call_transport::start(sys, std::move(ts));
+    if (!calls) {
+      n->stop();
+      return std::move(calls.error());
+    }
+    n->calls_ = *calls;
+    auto advertised = cfg.node.effective_advertise(port);
+    n->self_.calls = fmt::format("{}:{}", advertised.host, n->calls_->port());
+  }
   agent_settings as;
   as.self = n->self_;
   as.cluster = cfg.cluster.name;
@@ -258,7 +297,6 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
                                   cfg.failure_detector.transport_heartbeat.count(),
                                   cfg.failure_detector.transport_timeout.count());
   as.message_types = opts.types.names();
-  auto events = std::make_shared<cluster_log_sink>(n->log_, opts.cluster_events);
   as.events = events;
   as.view = n->view_;
   auto transport = cfg.tls.enabled
@@ -269,16 +307,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
     .tls = cfg.tls.enabled,
     .handshake_deadline = cfg.cluster.handshake_timeout,
     .max_frame_bytes = cfg.cluster.max_frame_bytes,
-    .report = [events, name = n->self_.name](const std::string& address,
-                                             const std::string& reason) {
-      cluster_event ev;
-      ev.kind = cluster_event_kind::connection_rejected;
-      ev.time = std::chrono::system_clock::now();
-      ev.node = name;
-      ev.address = address;
-      ev.reason = reason;
-      events->publish(ev);
-    }});
+    .report = report_rejection});
   n->agent_ = spawn_node_agent(sys, std::move(as), transport, opts.detached_agent);
   auto published = cfg.tls.enabled
                      ? caf::openssl::publish(n->agent_, port, cfg.node.host.c_str(), true)
@@ -316,6 +345,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   n->note("node_started", {{"address", n->self_.address},
                            {"incarnation", n->self_.incarnation},
                            {"http", n->self_.http},
+                           {"calls", n->self_.calls},
                            {"cluster", cfg.cluster.name},
                            {"tls", cfg.tls.enabled},
                            {"tls_io_guard", tls_io_guard},
@@ -330,6 +360,8 @@ node::~node() {
 void node::abandon() {
   stopped_ = true;
   port_guard_.reset();
+  if (calls_)
+    calls_->stop();
   if (agent_) {
     internal::unregister_node(*sys_);
     caf::anon_send_exit(std::exchange(agent_, nullptr), caf::exit_reason::user_shutdown);
@@ -362,6 +394,8 @@ caf::error node::stop() {
     if (root_)
       result = stop_supervisor(*sys_, root_, tree_stop_timeout);
   }
+  if (calls_)
+    calls_->stop();
   if (http_)
     http_->stop();
   if (agent_) {
@@ -442,6 +476,7 @@ nlohmann::json node::members_json() const {
     row["sees_unreachable"] = m.sees_unreachable;
     row["last_ack_ms"] = m.last_ack_ms;
     row["http"] = m.info.http;
+    row["calls"] = m.info.calls;
     rows.push_back(std::move(row));
   }
   nlohmann::json lease = {{"valid", snap->lease_valid}, {"left_ms", nullptr}};

@@ -164,6 +164,8 @@ TEST(node_config, setting_docs_list_keys_envs_flags_and_defaults) {
     {"cluster.unreachable_down_ms", {"WARDEN_CLUSTER_UNREACHABLE_DOWN_MS", "", "10000"}},
     {"cluster.down_removal_ms", {"WARDEN_CLUSTER_DOWN_REMOVAL_MS", "", "60000"}},
     {"cluster.max_frame_bytes", {"WARDEN_CLUSTER_MAX_FRAME_BYTES", "", "67108864"}},
+    {"cluster.call_transport", {"WARDEN_CLUSTER_CALL_TRANSPORT", "", "true"}},
+    {"cluster.call_port", {"WARDEN_CLUSTER_CALL_PORT", "--call-port", "0"}},
     {"failure_detector.heartbeat_interval_ms",
      {"WARDEN_FAILURE_DETECTOR_HEARTBEAT_INTERVAL_MS", "", "200"}},
     {"failure_detector.acceptable_pause_ms",

@@ -115,6 +115,11 @@ caf::actor node_agent_of(caf::actor_system& sys);
 /// `errc::unknown_name`, or `errc::node_down` when its node went down.
 caf::expected<caf::actor> whereis(caf::actor_system& sys, const std::string& name);
 
+/// Where a call by name goes: `whereis`'s actor, or, when its owner is another node with
+/// a call port, the call transport's proxy for it (call_transport.hpp). Errors as
+/// `whereis`.
+caf::expected<caf::actor> call_route(caf::actor_system& sys, const std::string& name);
+
 /// Registers `target` under `name` cluster-wide (blocking, for main() and tests; actors
 /// send `(register_name_atom, name, target)` to `node_agent_of(sys)`).
 /// `errc::name_taken` when another registration holds it.
@@ -125,7 +130,7 @@ caf::error register_cluster_name(caf::actor_system& sys, const std::string& name
 /// Sends to the service registered under `name` (one-way). Errors as `whereis`.
 template <class Self, class... Ts>
 caf::error cluster_send(Self* self, const std::string& name, Ts&&... xs) {
-  auto target = whereis(self->system(), name);
+  auto target = call_route(self->system(), name);
   if (!target)
     return std::move(target.error());
   self->send(*target, std::forward<Ts>(xs)...);
@@ -136,7 +141,7 @@ caf::error cluster_send(Self* self, const std::string& name, Ts&&... xs) {
 /// through the returned handle's error handler, like any failed request.
 template <class Self, class... Ts>
 auto cluster_request(Self* self, const std::string& name, caf::timespan timeout, Ts&&... xs) {
-  if (auto target = whereis(self->system(), name))
+  if (auto target = call_route(self->system(), name))
     return self->request(*target, timeout, std::forward<Ts>(xs)...);
   // The agent answers with the named error (or forwards, if the name appeared meanwhile).
   return self->request(node_agent_of(self->system()), timeout, caf::atom("route"), name,
@@ -157,7 +162,7 @@ public:
   /// One request; the answer as `T`, or a named error.
   template <class T, class... Ts>
   caf::expected<T> call(const std::string& name, caf::timespan timeout, Ts&&... xs) {
-    auto target = whereis(sys_, name);
+    auto target = call_route(sys_, name);
     if (!target)
       return std::move(target.error());
     caf::expected<T> result{caf::make_error(caf::sec::bad_function_call)};

@@ -45,6 +45,8 @@ struct member_info {
   uint64_t incarnation = 0;
   /// The management endpoint "host:port" ("" when off).
   std::string http;
+  /// The call transport's port "host:port" ("" when off; call_transport.hpp).
+  std::string calls;
 };
 
 inline bool same_member(const member_info& x, const member_info& y) {
@@ -54,7 +56,7 @@ inline bool same_member(const member_info& x, const member_info& y) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
   return f(caf::meta::type_name("warden_member_info"), x.name, x.address, x.incarnation,
-           x.http);
+           x.http, x.calls);
 }
 
 /// A member's state in this node's view (see the table above).

@@ -136,6 +136,8 @@ private:
   uint16_t http_port_ = 0;
   /// Watches connections on the node port until they are peers (internal/port_guard.hpp).
   std::unique_ptr<internal::port_guard> port_guard_;
+  /// Calls by name between nodes (call_transport.hpp); null when off.
+  std::shared_ptr<class call_transport> calls_;
   caf::actor agent_;
   caf::actor root_;
   std::unique_ptr<class management_server> http_;

@@ -130,6 +130,11 @@ struct cluster_settings {
   /// Largest BASP frame payload a node accepts on its port (64 MiB); a peer that sends a
   /// larger one is disconnected. Before the handshake the limit is 64 KiB.
   uint32_t max_frame_bytes = 64 * 1024 * 1024;
+  /// Calls by name go over Warden's call transport (call_transport.hpp); off, and always
+  /// with TLS, they go over CAF's middleman.
+  bool call_transport = true;
+  /// Port of the call transport; 0 = any free port (members learn it in the handshake).
+  uint16_t call_port = 0;
 
   bool operator==(const cluster_settings&) const = default;
 };

@@ -2,6 +2,7 @@
 // server process; the client connects with remote_actor and measures request round
 // trips (one outstanding) and one-way throughput (M ticks, then a final count request).
 #include "cluster_bench.hpp"
+#include "rtt_client.hpp"
 
 #include <atomic>
 #include <future>
@@ -50,54 +51,6 @@ caf::behavior echo_broker(caf::io::broker* self) {
 
 // --- event-based clients (an actor on the scheduler or a broker on the I/O thread) ---
 
-struct rtt_ctx {
-  caf::actor target;
-  size_t warmup = 0;
-  size_t total = 0;
-  size_t i = 0;
-  clock::time_point t0;
-  clock::time_point started;
-  sample* out = nullptr;
-  pid_t server_pid = -1;
-  std::optional<cpu_meter> cpu;    // from the end of the warm-up
-  std::promise<std::string> done;  // "" or the error
-};
-
-template <class Self>
-void rtt_step(Self* self, std::shared_ptr<rtt_ctx> ctx) {
-  if (ctx->i == ctx->total) {
-    ctx->out->rtt_wall_us = us_since(ctx->started);
-    ctx->out->rtt_cpu_us = ctx->cpu ? ctx->cpu->elapsed_us() : 0.0;
-    ctx->done.set_value("");
-    self->quit();
-    return;
-  }
-  if (ctx->i == ctx->warmup) {
-    ctx->cpu.emplace(ctx->server_pid);
-    ctx->started = clock::now();
-  }
-  ctx->t0 = clock::now();
-  auto expected = static_cast<uint64_t>(ctx->i);
-  self->request(ctx->target, caf::infinite, cping_atom::value, expected)
-    .then(
-      [self, ctx, expected](uint64_t x) {
-        auto dt = us_since(ctx->t0);
-        if (x != expected) {
-          ctx->done.set_value("wrong echo");
-          self->quit();
-          return;
-        }
-        if (ctx->i >= ctx->warmup)
-          ctx->out->rtt_us.push_back(dt);
-        ++ctx->i;
-        rtt_step(self, ctx);
-      },
-      [self, ctx](caf::error& err) {
-        ctx->done.set_value("ping failed: " + self->system().render(err));
-        self->quit();
-      });
-}
-
 struct oneway_ctx {
   caf::actor target;
   size_t m = 0;
@@ -121,9 +74,16 @@ void oneway_run(Self* self, std::shared_ptr<oneway_ctx> ctx) {
       });
 }
 
+struct caf_rtt_ctx : rtt_ctx {
+  caf::actor target;
+};
+
 template <class Self>
-caf::behavior rtt_client(Self* self, std::shared_ptr<rtt_ctx> ctx) {
-  rtt_step(self, std::move(ctx));
+caf::behavior rtt_client(Self* self, std::shared_ptr<caf_rtt_ctx> ctx) {
+  auto target = ctx->target;
+  rtt_step(self, std::shared_ptr<rtt_ctx>{ctx}, [target](Self* self, uint64_t i) {
+    return self->request(target, caf::infinite, cping_atom::value, i);
+  });
   return {[](ccount_atom) {}};  // keeps it alive; never used
 }
 
@@ -191,7 +151,7 @@ sample measure_caf(const variant& v, const endpoint& server, const counts& c) {
   // Round trips.
   s.rtt_us.reserve(c.rtt);
   if (kind == "actor" || kind == "broker") {
-    auto ctx = std::make_shared<rtt_ctx>();
+    auto ctx = std::make_shared<caf_rtt_ctx>();
     ctx->target = *remote;
     ctx->warmup = c.warmup;
     ctx->total = c.warmup + c.rtt;

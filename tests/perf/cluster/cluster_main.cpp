@@ -3,7 +3,8 @@
 // (the Erlang side is erlang/cluster_bench.erl; tests/perf/run.sh --only cluster runs both).
 //
 //   warden_cluster_bench [all] [--quick|--smoke] [--runs N] [--variant SPEC]...
-//       headline: caf "best", "node", "defaults", tcp "raw", warden "byname", "resolved"
+//       headline: caf "best", "node", "defaults", tcp "raw", warden "byname",
+//       "byname-actor", "resolved", "byname-caf"
 //       (--variant replaces the caf ones)
 //   warden_cluster_bench matrix [--quick] [--runs N] [--variant SPEC]...
 //       the investigation variants (all presets, or only those given)
@@ -43,7 +44,7 @@ const std::vector<std::string>& known_keys() {
   static const std::vector<std::string> keys{"sched",   "threads", "aggr",     "moderate",
                                              "msleep",  "rsleep",  "workers",  "reads",
                                              "nodelay", "echo",    "client",   "lookup",
-                                             "timeout"};
+                                             "timeout", "calls"};
   return keys;
 }
 
@@ -119,6 +120,8 @@ const std::vector<variant>& presets() {
     // target "warden" only (a node sets its own CAF configuration)
     make("byname", {{"lookup", "name"}}),
     make("resolved", {{"lookup", "once"}}),
+    make("byname-actor", {{"lookup", "name"}, {"client", "actor"}}),
+    make("byname-caf", {{"lookup", "name"}, {"calls", "caf"}}),
   };
   return all;
 }
@@ -464,7 +467,9 @@ int main(int argc, char** argv) {
         list.emplace_back("caf", parse_variant(s));
       list.emplace_back("tcp", parse_variant("raw"));
       list.emplace_back("warden", parse_variant("byname"));
+      list.emplace_back("warden", parse_variant("byname-actor"));
       list.emplace_back("warden", parse_variant("resolved"));
+      list.emplace_back("warden", parse_variant("byname-caf"));
     } else if (c.cmd == "matrix") {
       group = "matrix";
       if (c.variants.empty())

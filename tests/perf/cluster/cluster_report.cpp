@@ -108,8 +108,11 @@ void table(std::ostringstream& md, const std::vector<json>& rows, const json* er
       config = "**" + kase + "**: " + settings_of(r);
     else if (r.value("impl", "") == "warden")
       config = "**" + kase + "**: "
-               + (kase == "resolved" ? "whereis once, request on the handle"
-                                     : "cluster_client call/send by name");
+               + (kase == "resolved"     ? "whereis once, request on the handle (CAF's path)"
+                  : kase == "byname-caf" ? "by name, call_transport = false (CAF's path)"
+                  : kase == "byname-actor"
+                    ? "cluster_request from an actor (call transport; one-way as byname)"
+                                         : "cluster_client call/send by name (call transport)");
     auto p50 = metric(r, "rtt_p50_us");
     auto rate = metric(r, "oneway_msgs_per_s");
     md << "| " << impl_label(r.value("impl", "")) << " | " << config << " | " << fmt(p50)

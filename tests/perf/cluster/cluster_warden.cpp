@@ -2,12 +2,15 @@
 // Warden's public API. The server is a `warden::node` (no tree, HTTP off) whose echo actor
 // is registered cluster-wide as "echo"; the client is a second node seeded with the
 // server's address. Case `byname` calls `cluster_client::call` / `send` by name on every
-// message; case `resolved` resolves the name once (`whereis`) and uses a scoped_actor
-// request on the handle, so the difference between the two is the cost of the lookup.
+// message (over the call transport); `byname-actor` calls `cluster_request` from an
+// event-based actor instead; `byname-caf` is `byname` with the call transport off;
+// case `resolved` resolves the name once (`whereis`) and uses a scoped_actor request on
+// the handle (CAF's path).
 // Both nodes use Warden's own CAF settings (node.cpp: middleman.workers=0,
 // scheduler.policy=sharing, scheduler.max-threads = cores); the variant's CAF keys do not
 // apply here.
 #include "cluster_bench.hpp"
+#include "rtt_client.hpp"
 
 #include <atomic>
 #include <iostream>
@@ -36,9 +39,11 @@ constexpr auto name_visible_within = std::chrono::seconds{20};
 
 std::atomic<uint16_t> node_port{0};
 
-// The node settings of both sides: any free port (or `port`), no HTTP, no tree, no log.
-warden::node_config bench_node_config(uint16_t port) {
+// The node settings of both sides: any free port (or `port`), no HTTP, no tree, no log;
+// variant key calls=caf turns the call transport off.
+warden::node_config bench_node_config(const variant& v, uint16_t port) {
   warden::node_config cfg;
+  cfg.cluster.call_transport = v.get("calls", "warden") != "caf";
   cfg.node.port = port;
   cfg.http.enabled = false;
   cfg.cluster.secret = bench_secret;
@@ -70,8 +75,8 @@ std::string text_of(const caf::error& err) {
 
 } // namespace
 
-int serve_warden(const variant&, uint16_t port) {
-  auto n = warden::node::start(bench_node_config(port));
+int serve_warden(const variant& v, uint16_t port) {
+  auto n = warden::node::start(bench_node_config(v, port));
   if (!n) {
     std::cerr << "warden_cluster_bench --serve: node start failed: " << text_of(n.error())
               << std::endl;
@@ -93,7 +98,7 @@ int serve_warden(const variant&, uint16_t port) {
 }
 
 sample measure_warden(const variant& v, const endpoint& server, const counts& c) {
-  auto cfg = bench_node_config(0);
+  auto cfg = bench_node_config(v, 0);
   cfg.cluster.seeds.push_back({"127.0.0.1", server.port});
   auto n = warden::node::start(cfg);
   if (!n)
@@ -147,18 +152,36 @@ sample measure_warden(const variant& v, const endpoint& server, const counts& c)
     if (call(uint64_t{}, cping_atom::value, i) != i)
       throw std::runtime_error("wrong echo");
   };
-  for (size_t i = 0; i < c.warmup; ++i)
-    ping(i);
   s.rtt_us.reserve(c.rtt);
-  cpu_meter cpu{server.pid};
-  auto started = clock::now();
-  for (size_t i = 0; i < c.rtt; ++i) {
-    auto t0 = clock::now();
-    ping(i);
-    s.rtt_us.push_back(us_since(t0));
+  if (v.get("client", "scoped") == "actor") {
+    // cluster_request from an event-based actor: the next request leaves from the handler.
+    auto ctx = std::make_shared<rtt_ctx>();
+    ctx->warmup = c.warmup;
+    ctx->total = c.warmup + c.rtt;
+    ctx->out = &s;
+    ctx->server_pid = server.pid;
+    auto done = ctx->done.get_future();
+    sys.spawn([ctx, timeout](caf::event_based_actor* self) -> caf::behavior {
+      rtt_step(self, ctx, [timeout](caf::event_based_actor* self, uint64_t i) {
+        return cluster_request(self, echo_name, timeout, cping_atom::value, i);
+      });
+      return {[](ccount_atom) {}};  // keeps it alive; never used
+    });
+    if (auto err = done.get(); !err.empty())
+      throw std::runtime_error(err);
+  } else {
+    for (size_t i = 0; i < c.warmup; ++i)
+      ping(i);
+    cpu_meter cpu{server.pid};
+    auto started = clock::now();
+    for (size_t i = 0; i < c.rtt; ++i) {
+      auto t0 = clock::now();
+      ping(i);
+      s.rtt_us.push_back(us_since(t0));
+    }
+    s.rtt_wall_us = us_since(started);
+    s.rtt_cpu_us = cpu.elapsed_us();
   }
-  s.rtt_wall_us = us_since(started);
-  s.rtt_cpu_us = cpu.elapsed_us();
   // One-way: reset the count, M ticks, then the final count request.
   if (c.oneway > 0) {
     call(uint64_t{}, ccount_atom::value);
