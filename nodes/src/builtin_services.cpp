@@ -1,4 +1,5 @@
 #include "warden/builtin_services.hpp"
+#include "warden/cluster_service_manager.hpp"
 
 #include <atomic>
 #include <cstdio>
@@ -86,7 +87,13 @@ init_result counter(stateful_service<counter_state>* self, std::string path, int
   self->state.value = start;
   return with_fault_protocol(
     self, [self](add_atom) { return ++self->state.value; },
-    [self](get_atom) { return self->state.value; });
+    [self](get_atom) { return self->state.value; },
+    // A planned move (cluster_service_manager.hpp) carries the count to the successor.
+    [self](handover_atom) { return handover_state{caf::make_message(self->state.value)}; },
+    [self](takeover_atom, const caf::message& state) {
+      if (state.match_elements<int>())
+        self->state.value = state.get_as<int>(0);
+    });
 }
 
 enum class fail_mode { error, exception, ignore };

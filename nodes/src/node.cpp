@@ -28,6 +28,7 @@
 #include "warden/builtin_services.hpp"
 #include "warden/exit_reasons.hpp"
 #include "warden/call_transport.hpp"
+#include "warden/cluster_service_manager.hpp"
 #include "warden/management_http.hpp"
 #include "warden/node_agent.hpp"
 #include "warden/service_registry.hpp"
@@ -187,6 +188,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   sc.set("middleman.connection-timeout", caf::timespan{cfg.failure_detector.transport_timeout});
   configure(sc);
   add_node_message_types(sc);
+  sc.add_message_type<handover_state>("warden_handover_state");
   opts.types.apply(sc);
   n->sys_ = std::make_unique<caf::actor_system>(sc);
   auto& sys = *n->sys_;
@@ -238,6 +240,9 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   n->self_.name = cfg.node.effective_name(port);
   n->self_.address = cfg.node.effective_advertise(port).to_string();
   n->self_.incarnation = new_incarnation();
+  if (tree)
+    for (auto& cs : tree->cluster_services)
+      n->self_.services.push_back(cs.spec.name);
   if (n->http_port_ != 0)
     n->self_.http = fmt::format("{}:{}", cfg.http.host, n->http_port_);
   auto events = std::make_shared<cluster_log_sink>(n->log_, opts.cluster_events);
@@ -329,12 +334,19 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
       return err;
     }
     n->root_ = *root;
-    // TODO(issue 4): the cluster-service manager places these; until it exists they wait.
-    for (auto& cs : tree->cluster_services)
-      n->note("cluster_service_not_placed",
-              {{"name", cs.spec.name},
-               {"reason", "cluster-service placement is not built yet (issue 4)"},
-               {"level", "warn"}});
+    if (!tree->cluster_services.empty()) {
+      cluster_service_settings cs;
+      cs.services = std::move(tree->cluster_services);
+      cs.root = n->root_;
+      cs.view = n->view_;
+      cs.agent = n->agent_;
+      cs.self = n->self_;
+      auto* self = n.get();
+      cs.note = [self](const std::string& event, nlohmann::json fields) {
+        self->note(event, std::move(fields));
+      };
+      n->services_ = spawn_cluster_service_manager(sys, std::move(cs));
+    }
     for (auto& name : tree->global_names) {
       auto local = lookup(sys, name);
       auto err = local ? register_cluster_name(sys, name, *local) : local.error();
@@ -359,6 +371,8 @@ node::~node() {
 
 void node::abandon() {
   stopped_ = true;
+  if (services_)
+    caf::anon_send_exit(std::exchange(services_, nullptr), caf::exit_reason::kill);
   port_guard_.reset();
   if (calls_)
     calls_->stop();
@@ -388,6 +402,12 @@ caf::error node::stop() {
   caf::error result;
   {
     caf::scoped_actor self{*sys_};
+    if (services_) {
+      // Hand over and stop the cluster services before the cluster hears we leave.
+      self->request(services_, leave_timeout, leave_atom::value)
+        .receive([](ok_atom) {}, [](caf::error&) {});
+      caf::anon_send_exit(std::exchange(services_, nullptr), caf::exit_reason::user_shutdown);
+    }
     if (agent_)
       self->request(agent_, leave_timeout, leave_atom::value)
         .receive([](ok_atom) {}, [](caf::error&) {});

@@ -5,7 +5,7 @@
 /// | type               | params (default)                                  | answers                                   |
 /// |--------------------|---------------------------------------------------|-------------------------------------------|
 /// | `echo`             | none                                              | any string -> the same string             |
-/// | `counter`          | `start` (0)                                       | `add` -> incremented int, `get` -> int    |
+/// | `counter`          | `start` (0)                                       | `add` -> incremented int, `get` -> int; hands its count over on a planned move (cluster services) |
 /// | `failing_start`    | `fail_starts` (1), `ok_starts` (0), `mode` ("error") | like echo once running; `get` -> starts so far (int64) |
 /// | `ignores_shutdown` | none                                              | like echo; only `kill` stops it           |
 /// | `ticker`           | `interval_ms` (100)                               | `get` -> ticks so far (int64)             |

@@ -47,6 +47,9 @@ struct member_info {
   std::string http;
   /// The call transport's port "host:port" ("" when off; call_transport.hpp).
   std::string calls;
+  /// The cluster services its tree file declares (cluster_service_manager.hpp): it is a
+  /// candidate for those only.
+  std::vector<std::string> services;
 };
 
 inline bool same_member(const member_info& x, const member_info& y) {
@@ -56,7 +59,7 @@ inline bool same_member(const member_info& x, const member_info& y) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
   return f(caf::meta::type_name("warden_member_info"), x.name, x.address, x.incarnation,
-           x.http, x.calls);
+           x.http, x.calls, x.services);
 }
 
 /// A member's state in this node's view (see the table above).

@@ -140,6 +140,8 @@ private:
   std::shared_ptr<class call_transport> calls_;
   caf::actor agent_;
   caf::actor root_;
+  /// Runs this node's share of the tree's cluster services (cluster_service_manager.hpp).
+  caf::actor services_;
   std::unique_ptr<class management_server> http_;
   bool stopped_ = false;
 };

@@ -1,0 +1,309 @@
+// The cluster-service manager (cluster_service_manager.hpp): placement -> start / stop of
+// the local instances, fencing on the lease, hand-over on a graceful leave.
+#include "warden/cluster_service_manager.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <caf/all.hpp>
+
+#include "warden/atoms.hpp"
+#include "warden/errors.hpp"
+#include "warden/exit_reasons.hpp"
+#include "warden/node_agent.hpp"
+#include "warden/placement.hpp"
+#include "warden/service_registry.hpp"
+
+namespace warden {
+
+namespace {
+
+using check_atom = caf::atom_constant<caf::atom("wCsCheck")>;
+using steady = std::chrono::steady_clock;
+
+/// Supervisor and agent calls of the manager (local actors: they answer at once).
+constexpr auto local_call_timeout = std::chrono::seconds{5};
+
+bool declares(const member_info& m, const std::string& service) {
+  return std::find(m.services.begin(), m.services.end(), service) != m.services.end();
+}
+
+/// Members up or unreachable (not yet down) that declare `service`; without `except`.
+std::vector<member_info> candidates(const cluster_snapshot& snap, const std::string& service,
+                                    const member_info* except = nullptr) {
+  std::vector<member_info> out;
+  for (auto& row : snap.members) {
+    bool current = row.self || row.state == member_state::up
+                   || row.state == member_state::unreachable;
+    if (current && declares(row.info, service) && !(except && same_member(row.info, *except)))
+      out.push_back(row.info);
+  }
+  return out;
+}
+
+/// The owner of `inst` among `cands`.
+std::optional<member_info> owner_of(const cluster_service& cs, uint32_t index,
+                                    std::span<const member_info> cands) {
+  if (cs.mode == cluster_mode::singleton)
+    return place_singleton(cs.spec.name, cands);
+  auto owners = place_spread(cs.spec.name, cs.instances, cands);
+  if (index < owners.size())
+    return owners[index];
+  return std::nullopt;
+}
+
+/// True while another member still holds `name`: a move starts here only after the
+/// previous owner stopped its copy and unregistered (or was downed: its names are gone).
+bool held_elsewhere(const cluster_snapshot& snap, const std::string& name) {
+  auto i = snap.names.find(name);
+  return i != snap.names.end() && !same_member(i->second.owner, snap.self);
+}
+
+std::string instance_name(const cluster_service& cs, uint32_t index) {
+  return cs.mode == cluster_mode::singleton ? cs.spec.name : instance_key(cs.spec.name, index);
+}
+
+struct running_instance {
+  service_instance instance;
+  std::string child_id;
+  caf::actor handle;  // the stable local name's actor, as registered cluster-wide
+};
+
+struct manager_state {
+  cluster_service_settings cfg;
+  member_info self;
+  std::map<std::string, running_instance> running;  // by instance name
+  std::set<std::string> starting;
+  std::map<std::string, std::pair<caf::message, steady::time_point>> handed;
+  std::shared_ptr<const cluster_snapshot> seen;
+  steady::time_point seen_at;
+  bool registered = false;
+  bool leaving = false;
+};
+
+using state_ptr = std::shared_ptr<manager_state>;
+
+void note(manager_state& st, const std::string& event, nlohmann::json fields) {
+  if (st.cfg.note)
+    st.cfg.note(event, std::move(fields));
+}
+
+/// The current snapshot and whether this node may run instances: the lease is valid and
+/// will still be at the next check (the snapshot is as old as its first sighting here).
+std::pair<std::shared_ptr<const cluster_snapshot>, bool> current(manager_state& st) {
+  auto snap = st.cfg.view->get();
+  auto now = steady::now();
+  if (snap != st.seen) {
+    st.seen = snap;
+    st.seen_at = now;
+  }
+  bool lease = snap->lease_valid;
+  if (lease && snap->lease_left_ms)
+    lease = now + st.cfg.check_interval
+            < st.seen_at + std::chrono::milliseconds{*snap->lease_left_ms};
+  return {snap, lease};
+}
+
+void stop_instance(caf::event_based_actor* self, const state_ptr& st, const std::string& name,
+                   const std::string& reason) {
+  auto i = st->running.find(name);
+  if (i == st->running.end())
+    return;
+  auto child_id = i->second.child_id;
+  st->running.erase(i);
+  self->request(st->cfg.agent, local_call_timeout, unregister_name_atom::value, name)
+    .then([](ok_atom) {}, [](caf::error&) {});
+  auto root = st->cfg.root;
+  self->request(root, local_call_timeout, terminate_child_atom::value, child_id)
+    .then(
+      [self, root, child_id](ok_atom) {
+        self->request(root, local_call_timeout, delete_child_atom::value, child_id)
+          .then([](ok_atom) {}, [](caf::error&) {});
+      },
+      [](caf::error&) {});
+  note(*st, "cluster_service_stopped", {{"name", name}, {"reason", reason}});
+}
+
+void start_instance(caf::event_based_actor* self, const state_ptr& st,
+                    const service_instance& inst) {
+  st->starting.insert(inst.name);
+  auto spec = cluster_instance_spec(st->cfg.services[inst.service], inst.index);
+  auto root = st->cfg.root;
+  auto give_up = [self, st, inst, root, id = spec.id](const std::string& event,
+                                                     const std::string& why) {
+    st->starting.erase(inst.name);
+    self->request(root, local_call_timeout, terminate_child_atom::value, id)
+      .then(
+        [self, root, id](ok_atom) {
+          self->request(root, local_call_timeout, delete_child_atom::value, id)
+            .then([](ok_atom) {}, [](caf::error&) {});
+        },
+        [](caf::error&) {});
+    note(*st, event, {{"name", inst.name}, {"reason", why}});
+  };
+  self->request(root, local_call_timeout, start_child_atom::value, spec)
+    .then(
+      [self, st, inst, give_up, id = spec.id](caf::actor& child) {
+        if (auto i = st->handed.find(inst.name); i != st->handed.end()) {
+          self->send(child, takeover_atom::value, i->second.first);  // its first message
+          st->handed.erase(i);
+        }
+        auto stable = lookup(self->system(), inst.name);
+        auto handle = stable ? *stable : child;
+        self->request(st->cfg.agent, local_call_timeout, register_name_atom::value, inst.name,
+                      handle)
+          .then(
+            [self, st, inst, id, handle, give_up](ok_atom) {
+              st->starting.erase(inst.name);
+              st->running[inst.name] = running_instance{inst, id, handle};
+              note(*st, "cluster_service_started",
+                   {{"name", inst.name}, {"instance", inst.index}});
+              auto [snap, lease] = current(*st);
+              if (st->leaving || !lease)  // changed while it started: undo at once
+                stop_instance(self, st, inst.name, st->leaving ? "leaving" : "lease lost");
+            },
+            [give_up](caf::error& err) {
+              give_up("cluster_service_stopped", "name held elsewhere: " + describe(err));
+            });
+      },
+      [give_up](caf::error& err) { give_up("cluster_service_start_failed", describe(err)); });
+}
+
+void check(caf::event_based_actor* self, const state_ptr& st) {
+  if (st->leaving)
+    return;
+  auto [snap, lease] = current(*st);
+  if (!st->registered && snap->joined) {
+    st->registered = true;
+    self->request(st->cfg.agent, local_call_timeout, register_name_atom::value,
+                  cluster_service_manager_name(st->self.name), caf::actor{self})
+      .then([](ok_atom) {}, [st](caf::error&) { st->registered = false; });
+  }
+  // Before it joined, a node's view is itself alone: never a placement to act on.
+  bool may_run = lease && snap->joined;
+  auto desired = may_run ? placed_here(*snap, st->cfg.services)
+                         : std::vector<service_instance>{};
+  std::vector<std::string> to_stop;
+  for (auto& [name, r] : st->running)
+    if (std::find(desired.begin(), desired.end(), r.instance) == desired.end())
+      to_stop.push_back(name);
+  for (auto& name : to_stop)
+    stop_instance(self, st, name, may_run ? "placed elsewhere" : "lease lost");
+  for (auto& inst : desired)
+    if (st->running.count(inst.name) == 0 && st->starting.count(inst.name) == 0
+        && !held_elsewhere(*snap, inst.name))
+      start_instance(self, st, inst);
+  auto now = steady::now();
+  for (auto i = st->handed.begin(); i != st->handed.end();)
+    i = now - i->second.second > st->cfg.handover_keep ? st->handed.erase(i) : std::next(i);
+}
+
+/// Hands over and stops every local instance; `done` when all are stopped.
+void leave(caf::event_based_actor* self, const state_ptr& st, std::function<void()> done) {
+  st->leaving = true;
+  if (st->running.empty()) {
+    done();
+    return;
+  }
+  auto left = std::make_shared<size_t>(st->running.size());
+  auto one_done = [left, done] {
+    if (--*left == 0)
+      done();
+  };
+  auto snap = st->cfg.view->get();
+  auto instances = st->running;  // stop_instance edits the map
+  for (auto& [name, r] : instances) {
+    auto& cs = st->cfg.services[r.instance.service];
+    auto rest = candidates(*snap, cs.spec.name, &st->self);
+    auto successor = owner_of(cs, r.instance.index, rest);
+    auto finish = [self, st, name, one_done] {
+      stop_instance(self, st, name, "leaving");
+      one_done();
+    };
+    if (!successor) {
+      note(*st, "cluster_service_handover_skipped",
+           {{"name", name}, {"reason", "no other candidate"}, {"level", "info"}});
+      finish();
+      continue;
+    }
+    self->request(r.handle, st->cfg.handover_timeout, handover_atom::value)
+      .then(
+        [self, st, name, successor, finish](handover_state& answer) {
+          auto& state = answer.state;
+          auto to = cluster_service_manager_name(successor->name);
+          cluster_request(self, to, st->cfg.handover_timeout, takeover_atom::value, name, state)
+            .then(
+              [st, name, successor, finish](ok_atom) {
+                note(*st, "cluster_service_handed_over", {{"name", name}, {"to", successor->name}});
+                finish();
+              },
+              [st, name, finish](caf::error& err) {
+                note(*st, "cluster_service_handover_failed",
+                     {{"name", name}, {"reason", describe(err)}, {"level", "warn"}});
+                finish();
+              });
+        },
+        [st, name, finish](caf::error& err) {  // no hand-over hook: moved without state
+          note(*st, "cluster_service_handover_skipped",
+               {{"name", name}, {"reason", describe(err)}, {"level", "info"}});
+          finish();
+        });
+  }
+}
+
+} // namespace
+
+std::vector<service_instance> placed_here(const cluster_snapshot& snap,
+                                          std::span<const cluster_service> services) {
+  std::vector<service_instance> out;
+  for (size_t i = 0; i < services.size(); ++i) {
+    auto& cs = services[i];
+    auto cands = candidates(snap, cs.spec.name);
+    uint32_t count = cs.mode == cluster_mode::singleton ? 1 : cs.instances;
+    auto owners = cs.mode == cluster_mode::singleton
+                    ? std::vector<member_info>{}
+                    : place_spread(cs.spec.name, cs.instances, cands);
+    for (uint32_t k = 0; k < count; ++k) {
+      auto owner = cs.mode == cluster_mode::singleton ? place_singleton(cs.spec.name, cands)
+                                                      : std::optional{owners[k]};
+      if (owner && same_member(*owner, snap.self))
+        out.push_back({i, k, instance_name(cs, k)});
+    }
+  }
+  return out;
+}
+
+std::string cluster_service_manager_name(const std::string& node_name) {
+  return "warden.services@" + node_name;
+}
+
+caf::actor spawn_cluster_service_manager(caf::actor_system& sys,
+                                         cluster_service_settings settings) {
+  auto st = std::make_shared<manager_state>();
+  st->self = settings.self;
+  st->cfg = std::move(settings);
+  return sys.spawn([st](caf::event_based_actor* self) -> caf::behavior {
+    // CAF 0.17 answers an unexpected message with an error sent back to its sender, and
+    // an actor without an error handler quits on such an error: never bounce anything.
+    self->set_default_handler(caf::drop);
+    self->send(self, check_atom::value);
+    return {
+      [self, st](check_atom) {
+        check(self, st);
+        self->delayed_send(self, st->cfg.check_interval, check_atom::value);
+      },
+      [st](takeover_atom, const std::string& name, caf::message& state) {
+        st->handed[name] = {std::move(state), steady::now()};
+        return ok_atom::value;
+      },
+      [self, st](leave_atom) {
+        auto rp = self->make_response_promise<ok_atom>();
+        leave(self, st, [rp]() mutable { rp.deliver(ok_atom::value); });
+        return rp;
+      },
+    };
+  });
+}
+
+} // namespace warden
