@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Warden benchmarks, side by side with raw CAF and Erlang/OTP, in one command:
 #
-#   tests/perf/run.sh [--quick] [--runs N] [--only restart,dynamic,throughput,memory,cluster,detect]
+#   tests/perf/run.sh [--quick] [--runs N] [--only restart,dynamic,throughput,memory,cluster,detect,failover]
 #
 # Builds the Release tree build-perf/ if needed (never touches build/), runs the C++
 # workloads (warden_bench) and the Erlang ones (erlang/warden_bench.erl, compiled with erlc
@@ -12,6 +12,8 @@
 # warden_fastpath_bench (the path a Warden-owned transport would take).
 # detect: crash/hang detection time of `warden node` pairs (warden_detect_bench, ~10 min,
 # quick ~3 min); runs only when named in --only.
+# failover: cluster-service failover after kill -9, SIGSTOP and a partition
+# (warden_failover_bench, ~4 min, quick ~1 min); runs only when named in --only.
 # --quick: reduced counts (about 3 minutes); default: full counts (about 15-20 minutes).
 # Installs nothing: needs cmake, a C++20 compiler, CAF 0.17 and erlang-base (erl, erlc).
 set -euo pipefail
@@ -47,6 +49,7 @@ done
 run_main=1
 run_cluster=1
 run_detect=0
+run_failover=0
 main_only=""
 if [[ -n "$only" ]]; then
   run_main=0
@@ -57,6 +60,8 @@ if [[ -n "$only" ]]; then
       run_cluster=1
     elif [[ "$w" == detect ]]; then
       run_detect=1
+    elif [[ "$w" == failover ]]; then
+      run_failover=1
     elif [[ -n "$w" ]]; then
       run_main=1
       main_only="${main_only:+$main_only,}$w"
@@ -74,6 +79,7 @@ targets=()
 [[ $run_main == 1 ]] && targets+=(warden_bench)
 [[ $run_cluster == 1 ]] && targets+=(warden_cluster_bench warden_fastpath_bench)
 [[ $run_detect == 1 ]] && targets+=(warden warden_detect_bench)
+[[ $run_failover == 1 ]] && targets+=(warden warden_failover_bench)
 echo "== building ${targets[*]}" >&2
 cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" >&2
 bench="$build/tests/perf/warden_bench"
@@ -163,8 +169,22 @@ if [[ $run_detect == 1 ]]; then
     || echo "run.sh: warden_detect_bench reported failed runs (see above)" >&2
 fi
 
+# --- failover: fresh 3-node clusters per run, a singleton cluster service -----------------
+: > "$tmp/failover.jsonl"
+: > "$tmp/failover.md"
+if [[ $run_failover == 1 ]]; then
+  fo_args=()
+  [[ "$mode" == quick ]] && fo_args+=(--quick)
+  [[ -n "$runs" ]] && fo_args+=(--runs "$runs")
+  echo "== $(date +%T) C++: warden_failover_bench ${fo_args[*]}" >&2
+  "$build/tests/perf/warden_failover_bench" "${fo_args[@]}" > "$tmp/failover.jsonl" \
+    2> "$tmp/failover.md" \
+    || echo "run.sh: warden_failover_bench reported failed runs or double activations" >&2
+  cat "$tmp/failover.md" >&2
+fi
+
 cat "$tmp/cpp.jsonl" "$tmp/erl.jsonl" "$tmp/cluster.jsonl" "$tmp/detect.jsonl" \
-  > "$results/latest.jsonl"
+  "$tmp/failover.jsonl" > "$results/latest.jsonl"
 if [[ $run_main == 1 ]]; then
   "$bench" report "$tmp/cpp.jsonl" "$tmp/erl.jsonl" > "$results/latest.md"
 else
@@ -187,6 +207,10 @@ if [[ $run_cluster == 1 ]]; then
   } >> "$results/latest.md"
 fi
 [[ $run_detect == 1 ]] && "$detect_bench" report "$tmp/detect.jsonl" >> "$results/latest.md"
+if [[ $run_failover == 1 ]]; then
+  { echo; echo "## Cluster-service failover"; echo; grep '^|' "$tmp/failover.md"; } \
+    >> "$results/latest.md"
+fi
 {
   echo
   echo "Wall time of the benchmark run: $(( $(date +%s) - start )) s."
