@@ -105,6 +105,17 @@ std::pair<std::shared_ptr<const cluster_snapshot>, bool> current(manager_state& 
   return {snap, lease};
 }
 
+/// Stops child `id` of `root` and forgets its spec (a later start adds it again).
+void remove_child(caf::event_based_actor* self, const caf::actor& root, const std::string& id) {
+  self->request(root, local_call_timeout, terminate_child_atom::value, id)
+    .then(
+      [self, root, id](ok_atom) {
+        self->request(root, local_call_timeout, delete_child_atom::value, id)
+          .then([](ok_atom) {}, [](caf::error&) {});
+      },
+      [](caf::error&) {});
+}
+
 void stop_instance(caf::event_based_actor* self, const state_ptr& st, const std::string& name,
                    const std::string& reason) {
   auto i = st->running.find(name);
@@ -114,14 +125,7 @@ void stop_instance(caf::event_based_actor* self, const state_ptr& st, const std:
   st->running.erase(i);
   self->request(st->cfg.agent, local_call_timeout, unregister_name_atom::value, name)
     .then([](ok_atom) {}, [](caf::error&) {});
-  auto root = st->cfg.root;
-  self->request(root, local_call_timeout, terminate_child_atom::value, child_id)
-    .then(
-      [self, root, child_id](ok_atom) {
-        self->request(root, local_call_timeout, delete_child_atom::value, child_id)
-          .then([](ok_atom) {}, [](caf::error&) {});
-      },
-      [](caf::error&) {});
+  remove_child(self, st->cfg.root, child_id);
   note(*st, "cluster_service_stopped", {{"name", name}, {"reason", reason}});
 }
 
@@ -133,13 +137,7 @@ void start_instance(caf::event_based_actor* self, const state_ptr& st,
   auto give_up = [self, st, inst, root, id = spec.id](const std::string& event,
                                                      const std::string& why) {
     st->starting.erase(inst.name);
-    self->request(root, local_call_timeout, terminate_child_atom::value, id)
-      .then(
-        [self, root, id](ok_atom) {
-          self->request(root, local_call_timeout, delete_child_atom::value, id)
-            .then([](ok_atom) {}, [](caf::error&) {});
-        },
-        [](caf::error&) {});
+    remove_child(self, root, id);
     note(*st, event, {{"name", inst.name}, {"reason", why}});
   };
   self->request(root, local_call_timeout, start_child_atom::value, spec)

@@ -10,7 +10,8 @@
 // link through a TCP proxy) running a tree with one singleton "ledger" (the built-in
 // counter), and joins them from this process as a client node without services. Once the
 // ledger answers, the fault hits the ledger's node: SIGKILL, SIGSTOP, or every link between
-// it and the two others cut (the client keeps its own links to all three). The failover
+// it and the others cut, the client's included (the client is on the majority's side;
+// for this case its links run through proxies too). The failover
 // time is from just before the fault to the first `add` answered by the ledger on another
 // node (calls by name every 5 ms, 200 ms timeout each). Double activations: from every
 // node's log, the intervals in which each node ran the ledger (cluster_service_started
@@ -28,6 +29,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -154,19 +156,45 @@ struct run_result {
 std::optional<run_result> one_run(const options& opts, const std::string& kind) {
   test_cluster c{opts.warden, 3, {.with_proxies = true, .start = false}};
   auto tree = c.write_file("tree.toml", ledger_tree);
-  for (auto& name : c.names())
-    c.node(name).options().tree = tree;
-  c.start_all();
-  if (!c.wait_all_ready(15s) || !c.wait_converged(15s))
-    return std::nullopt;
   warden::node_config cfg;
   cfg.node.port = 0;
   cfg.http.enabled = false;
   cfg.cluster.secret = "test-secret";
   cfg.cluster.name = "test";
   cfg.log.file = "/dev/null";
-  for (auto& name : c.names())
-    cfg.cluster.seeds.push_back(*warden::endpoint::parse(c.node(name).address()));
+  // For a partition the client's links go through proxies too (node and call ports, both
+  // directions), so that the cut puts the client on the majority's side.
+  std::map<std::string, std::vector<std::unique_ptr<warden::test::tcp_proxy>>> client_links;
+  auto ports = warden::test::free_ports(4);
+  if (kind == "partition")
+    cfg.node.port = ports[0];
+  auto route = [](uint16_t to, uint16_t via) {
+    return *warden::route::parse("127.0.0.1:" + std::to_string(to) + "=127.0.0.1:"
+                                 + std::to_string(via));
+  };
+  for (size_t i = 0; i < c.names().size(); ++i) {
+    auto name = c.names()[i];
+    auto& n = c.node(name);
+    n.options().tree = tree;
+    cfg.cluster.seeds.push_back(*warden::endpoint::parse(n.address()));
+    if (kind != "partition")
+      continue;
+    auto& links = client_links[name];
+    uint16_t call_port = ports[i + 1];
+    n.options().extra_args.insert(n.options().extra_args.end(),
+                                  {"--call-port", std::to_string(call_port)});
+    using warden::test::tcp_proxy;
+    links.push_back(std::make_unique<tcp_proxy>("127.0.0.1", cfg.node.port));
+    n.options().connect_via.push_back("127.0.0.1:" + std::to_string(cfg.node.port)
+                                      + "=127.0.0.1:" + std::to_string(links.back()->port()));
+    links.push_back(std::make_unique<tcp_proxy>("127.0.0.1", n.options().port));
+    cfg.cluster.connect_via.push_back(route(n.options().port, links.back()->port()));
+    links.push_back(std::make_unique<tcp_proxy>("127.0.0.1", call_port));
+    cfg.cluster.connect_via.push_back(route(call_port, links.back()->port()));
+  }
+  c.start_all();
+  if (!c.wait_all_ready(15s) || !c.wait_converged(15s))
+    return std::nullopt;
   auto started = warden::node::start(cfg);
   if (!started) {
     std::cerr << "failover: client node: " << caf::to_string(started.error()) << '\n';
@@ -198,6 +226,8 @@ std::optional<run_result> one_run(const options& opts, const std::string& kind) 
     for (auto& other : c.names())
       if (other != owner)
         c.link(owner, other).cut();
+    for (auto& link : client_links[owner])
+      link->cut();
   }
   std::optional<run_result> result;
   auto give_up = steady::now() + 30s;
