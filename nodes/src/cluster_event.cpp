@@ -29,6 +29,7 @@ const char* to_string(cluster_event_kind x) {
     case cluster_event_kind::join_refused: return "join_refused";
     case cluster_event_kind::name_conflict: return "name_conflict";
     case cluster_event_kind::connection_rejected: return "connection_rejected";
+    case cluster_event_kind::self_downed: return "self_downed";
   }
   return "?";
 }
@@ -44,6 +45,7 @@ log_level severity(const cluster_event& ev) {
     case cluster_event_kind::join_refused:
     case cluster_event_kind::name_conflict:
     case cluster_event_kind::connection_rejected:
+    case cluster_event_kind::self_downed:
       return log_level::warn;
   }
   return log_level::warn;

@@ -296,7 +296,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   as.handshake_timeout = cfg.cluster.handshake_timeout;
   as.reconnect_min = cfg.cluster.reconnect_min;
   as.reconnect_max = cfg.cluster.reconnect_max;
-  as.unreachable_down = cfg.cluster.unreachable_down;
+  as.downing = downing_settings{cfg.cluster.stable_after, 3 * cfg.cluster.stable_after};
   as.down_removal = cfg.cluster.down_removal;
   as.settings_extra = fmt::format("transport_heartbeat={}ms transport_timeout={}ms",
                                   cfg.failure_detector.transport_heartbeat.count(),

@@ -1,5 +1,7 @@
-// The node agent: handshake, membership, failure detection, redial, cluster names.
-// See node_agent.hpp for the protocol; membership.hpp and cluster_names.hpp for the rules.
+// The node agent: handshake, membership, failure detection, the split-brain resolver
+// (downing, notices, quarantine), redial, cluster names. See node_agent.hpp for the
+// protocol; membership.hpp, downing.hpp and cluster_names.hpp for the rules;
+// docs/cluster-services.md for how the resolver is applied.
 #include "warden/node_agent.hpp"
 
 #include <algorithm>
@@ -7,13 +9,16 @@
 #include <deque>
 #include <optional>
 #include <random>
+#include <set>
 
 #include <caf/actor_system_config.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <fmt/format.h>
 
 #include "internal/node_protocol.hpp"
+#include "internal/process_probe.hpp"
 #include "warden/atoms.hpp"
 #include "warden/exit_reasons.hpp"
 #include "warden/quorum_lease.hpp"
@@ -26,6 +31,10 @@ namespace {
 using time_point = caf::actor_clock::time_point;
 using tick_atom = caf::atom_constant<caf::atom("wTick")>;
 using introduce_atom = caf::atom_constant<caf::atom("wIntro")>;
+/// (decide_atom, timer id): the resolver's decision falls due.
+using decide_atom = caf::atom_constant<caf::atom("wDecide")>;
+/// (probe_atom, address, incarnation, probe id, probe_result as uint8_t) from a prober.
+using probe_atom = caf::atom_constant<caf::atom("wProbe")>;
 
 std::string describe_member(const member_info& m) {
   return fmt::format("{}@{}#{}", m.name, m.address, m.incarnation);
@@ -49,10 +58,16 @@ bool split_address(const std::string& address, std::string& host, uint16_t& port
 /// Refusals a dialer reports as `join_refused` (other failures only delay the redial).
 bool is_refusal(const caf::error& err) {
   for (auto code : {errc::cluster_mismatch, errc::settings_mismatch, errc::types_mismatch,
-                    errc::auth_failed})
+                    errc::auth_failed, errc::not_a_member})
     if (is(err, code))
       return true;
   return false;
+}
+
+/// Refusals that do not go away by themselves: redialed at the slowest backoff. A
+/// quarantine (`not_a_member`) ends on its own, soon: normal backoff.
+bool is_lasting_refusal(const caf::error& err) {
+  return is_refusal(err) && !is(err, errc::not_a_member);
 }
 
 struct peer {
@@ -67,6 +82,42 @@ struct peer {
   std::vector<std::string> sees_unreachable;
   /// When the newest of our heartbeats it acknowledged was sent.
   std::optional<time_point> acked_sent;
+  /// Matches a probe's answer to the connection loss it was started for.
+  uint64_t probe_id = 0;
+  /// Down here, but this current member (its address) introduced it, so it is up there: it
+  /// becomes a member again here too (unreachable, redialed) once its quarantine is over.
+  std::string introduced_by;
+  /// Back in the member set after being down, not yet handshaken: its handshake is a
+  /// rejoin (`node_up` "rejoined").
+  bool rejoining = false;
+};
+
+/// A member downed by the resolver (or a notice): its handshakes are refused until `until`.
+struct quarantine_entry {
+  uint64_t incarnation = 0;
+  /// The current period: 2 x stable_after, doubled per consecutive downing, capped.
+  caf::timespan period{0};
+  time_point until;
+  /// The resolver's reason and the leader that decided (for notices sent back to it).
+  std::string reason;
+  std::string leader;
+  /// When it came back up (none while down): up for quarantine_reset forgets the entry.
+  std::optional<time_point> up_since;
+  /// A notice went back to it after one of its heartbeats (once per downing).
+  bool told = false;
+};
+
+/// This node was downed by the resolver's leader: no lease, no downing decisions, and no
+/// handshakes with the members that downed it until `until`; then until one of them takes
+/// it back (or none of them is a member any more).
+struct self_down_state {
+  std::string reason;
+  /// The address of the leader that decided.
+  std::string leader;
+  time_point until;
+  caf::timespan period{0};
+  /// The leader and the members that sent a notice: refused and not dialed until `until`.
+  std::set<std::string> downers;
 };
 
 struct dial_target {
@@ -121,6 +172,11 @@ public:
 
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+    // CAF 0.17 quits an actor on an error message it has no handler for, and answers an
+    // unexpected message with an error sent back: a stray reply from anywhere in the node
+    // would stop the agent (and down this node everywhere). Drop both.
+    set_default_handler(caf::drop);
+    set_error_handler([](caf::error&) {});
     auto start = now();
     for (auto& seed : settings_.seeds)
       if (seed != settings_.self.address)
@@ -140,8 +196,9 @@ public:
         auto i = peers_.find(address);
         if (i == peers_.end() || i->second.info.incarnation != incarnation || !i->second.agent)
           return;
-        i->second.sees_unreachable = std::move(sees_unreachable);
-        send(i->second.agent, heartbeat_ack_atom::value, settings_.self.address,
+        auto agent = i->second.agent;
+        observe(i->second, std::move(sees_unreachable));
+        send(agent, heartbeat_ack_atom::value, settings_.self.address,
              settings_.self.incarnation, seq);
       },
       [this](heartbeat_ack_atom, const std::string& address, uint64_t incarnation,
@@ -177,6 +234,7 @@ public:
         if (i->second.state != member_state::down)
           mark_down(i->second, "left");
         remove_peer(i, "left");
+        run_resolver();
         return ok_atom::value;
       },
       [this](leave_atom) -> caf::result<ok_atom> { return leave(); },
@@ -192,12 +250,32 @@ public:
         -> caf::result<caf::message> { return route(name, std::move(msg)); },
       [this](tick_atom) { on_tick(); },
       [this](introduce_atom, const member_info& m) {
-        if (!sending_peer())
+        auto* by = sending_peer();
+        if (!by || m.address == settings_.self.address)
           return;
         auto i = peers_.find(m.address);
-        if (m.address != settings_.self.address
-            && (i == peers_.end() || i->second.info.incarnation < m.incarnation))
+        if (i == peers_.end() || i->second.info.incarnation < m.incarnation) {
           schedule_redial(m.address, true);
+          return;
+        }
+        auto& p = i->second;
+        if (p.info.incarnation == m.incarnation && p.state == member_state::down && !p.left) {
+          // It is up at a current member: a member again here too (unreachable until a
+          // handshake), or this node's view of M would differ from the others'.
+          p.introduced_by = by->info.address;
+          readmit_if_due(p);
+        }
+      },
+      [this](down_notice_atom, down_notice& n) { on_notice(n); },
+      [this](decide_atom, uint64_t id) {
+        if (id != decide_timer_id_)
+          return;
+        decide_timer_at_.reset();
+        run_resolver();
+      },
+      [this](probe_atom, const std::string& address, uint64_t incarnation, uint64_t id,
+             uint8_t result) {
+        on_probe(address, incarnation, id, static_cast<probe_result>(result));
       },
     };
   }
@@ -255,6 +333,10 @@ private:
     me.state = member_state::up;
     me.self = true;
     me.sees_unreachable = unreachable_addresses();
+    if (self_down_) {
+      me.state = member_state::down;
+      me.reason = fmt::format("downed by {}: {}", self_down_->leader, self_down_->reason);
+    }
     snap->members.push_back(std::move(me));
     for (auto& [address, p] : peers_) {
       member_status row;
@@ -272,12 +354,9 @@ private:
     snap->names = names_;
     snap->lost_names = lost_names_;
     snap->joined = joined();
-    // The lease counts the members not down: up and unreachable ones (and this node).
-    std::vector<member_info> current{settings_.self};
-    for (auto& [address, p] : peers_)
-      if (p.state == member_state::up || p.state == member_state::unreachable)
-        current.push_back(p.info);
-    lease_.members(std::move(current));
+    // The lease counts the members not down: up and unreachable ones, and this node unless
+    // it was downed (then it holds none until a member re-admits it).
+    lease_.members(current_members(!self_down_));
     snap->lease_valid = lease_.valid(t);
     if (auto until = lease_.valid_until(); snap->lease_valid && until != time_point::max())
       snap->lease_left_ms = to_ms(*until - t);
@@ -294,7 +373,7 @@ private:
     if (soon || d.delay.count() == 0)
       d.delay = settings_.reconnect_min;
     d.next = now() + (soon ? caf::timespan{0} : d.delay);
-    if (soon && !leaving_)
+    if (soon && !leaving_ && may_dial(address, now()))
       dial(address);
   }
 
@@ -350,6 +429,11 @@ private:
                                                     + " could not prove the cluster secret"));
                   return;
                 }
+                // Downed (or this node downed by it) while the handshake ran.
+                if (auto why = quarantine_refusal(from, now()); !why.empty()) {
+                  dial_failed(address, make_error(errc::not_a_member, std::move(why)));
+                  return;
+                }
                 dials_.erase(address);
                 auto* p = member_joined(from, their);
                 if (p)
@@ -376,6 +460,8 @@ private:
         who.address = address;
         emit(cluster_event_kind::join_refused, who, "refused by " + address + ": " + text);
       }
+    }
+    if (is_lasting_refusal(err)) {
       d.delay = settings_.reconnect_max;  // a refusal will not go away soon
     } else {
       d.delay = std::min(caf::timespan{d.delay * 2}, caf::timespan{settings_.reconnect_max});
@@ -419,6 +505,8 @@ private:
                     "the peer advertises this node's own address " + m.from.address);
     if (leaving_)
       return make_error(errc::node_unavailable, settings_.self.name + " is leaving");
+    if (auto why = quarantine_refusal(m.from, now()); !why.empty())
+      return refuse(m.from, errc::not_a_member, std::move(why));
     auto sender = caf::actor_cast<caf::actor>(current_sender());
     auto nonce = internal::make_nonce();
     accepting_[sender.address()] = pending_accept{m.from, nonce, sender,
@@ -439,6 +527,9 @@ private:
       return refuse(pending.from, errc::auth_failed,
                     describe_member(pending.from)
                       + " could not prove the cluster secret (wrong secret?)");
+    // Downed (or this node downed by it) since its hello.
+    if (auto why = quarantine_refusal(pending.from, now()); !why.empty())
+      return refuse(pending.from, errc::not_a_member, std::move(why));
     auto* p = member_joined(pending.from, pending.agent);
     if (!p)
       return make_error(errc::node_unavailable, "a newer incarnation of "
@@ -487,14 +578,35 @@ private:
       p.agent = agent;
       monitor(agent);
     }
-    if (p.state != member_state::up && p.state != member_state::unreachable) {
-      bool rejoined = p.state == member_state::down;
-      p.info = info;
+    // Back in once one that downed it takes it back after the quarantine; a handshake
+    // with another downed member does not count (together they could down the majority).
+    if (self_down_ && t >= self_down_->until
+        && (self_down_->downers.count(info.address) > 0 || downers_gone()))
+      end_self_down(t);
+    if (p.state == member_state::unreachable && !p.rejoining) {
+      // A fresh connection (after a lost one): it answered the whole handshake just now.
       p.state = member_state::up;
       p.reason.clear();
       p.since = t;
       p.detector = phi_accrual_detector{settings_.detector};
       p.detector.heartbeat(t);
+      tracker_.reachable(p.info, true, t);
+      emit(cluster_event_kind::node_reachable, p.info);
+    } else if (p.state != member_state::up) {
+      bool rejoined = p.state == member_state::down || p.rejoining;
+      if (rejoined)
+        if (auto q = quarantine_.find(info.address);
+            q != quarantine_.end() && q->second.incarnation == info.incarnation)
+          q->second.up_since = t;
+      p.info = info;
+      p.state = member_state::up;
+      p.reason.clear();
+      p.since = t;
+      p.introduced_by.clear();
+      p.rejoining = false;
+      p.detector = phi_accrual_detector{settings_.detector};
+      p.detector.heartbeat(t);
+      tracker_.reachable(p.info, true, t);
       emit(cluster_event_kind::node_up, p.info, rejoined ? "rejoined" : "");
       // Introduce it to the others and them to it: handshakes that ran at the same time
       // may each have missed the other (full mesh, also after a partition heals).
@@ -508,6 +620,7 @@ private:
         send(p.agent, name_add_atom::value, entry);
     }
     publish_view();
+    run_resolver();
     return &p;
   }
 
@@ -526,12 +639,17 @@ private:
     publish_view();
   }
 
+  /// Down: out of M here. Callers run the resolver afterwards (M changed).
   void mark_down(peer& p, std::string reason) {
     auto t = now();
     p.state = member_state::down;
     p.reason = reason;
     p.since = t;
     p.sees_unreachable.clear();
+    p.introduced_by.clear();
+    p.rejoining = false;
+    p.probe_id = 0;  // a probe still running answers for an older loss
+    tracker_.remove(p.info);
     if (p.agent) {
       demonitor(p.agent);
       p.agent = nullptr;
@@ -559,6 +677,10 @@ private:
     auto d = dials_.find(info.address);
     if (d != dials_.end() && !seed && !d->second.in_flight)
       dials_.erase(d);
+    if (auto q = quarantine_.find(info.address);
+        q != quarantine_.end() && q->second.incarnation == info.incarnation)
+      quarantine_.erase(q);
+    tracker_.remove(info);
     peers_.erase(i);
     emit(cluster_event_kind::node_removed, info, std::move(reason));
     publish_view();
@@ -567,13 +689,14 @@ private:
   void on_down(caf::down_msg& msg) {
     for (auto& [address, p] : peers_) {
       if (p.agent && p.agent.address() == msg.source) {
-        std::string reason = msg.reason == caf::exit_reason::remote_link_unreachable
-                                 || msg.reason == caf::sec::remote_linking_failed
-                               ? "connection lost"
-                             : is_normal(msg.reason) || is_shutdown(msg.reason)
-                               ? "stopped"
-                               : describe(msg.reason);
-        mark_down(p, std::move(reason));
+        if (msg.reason == caf::exit_reason::remote_link_unreachable
+            || msg.reason == caf::sec::remote_linking_failed) {
+          connection_lost(p);
+          return;
+        }
+        mark_down(p, is_normal(msg.reason) || is_shutdown(msg.reason) ? "stopped"
+                                                                        : describe(msg.reason));
+        run_resolver();
         return;
       }
     }
@@ -595,18 +718,38 @@ private:
         p.detector.heartbeat(t);
         break;
       case member_state::unreachable:
+        if (!p.agent || p.rejoining)
+          break;  // its heartbeats do not reach us on a closed connection: a stray one
         // The gap was a pause (ours or theirs), not the normal rhythm: start afresh.
         p.detector = phi_accrual_detector{settings_.detector};
         p.detector.heartbeat(t);
         p.state = member_state::up;
+        p.reason.clear();
         p.since = t;
+        tracker_.reachable(p.info, true, t);
         emit(cluster_event_kind::node_reachable, p.info);
         publish_view();
+        run_resolver();
         break;
       case member_state::down:
-        // It is alive after all (a false suspicion): handshake again right away.
-        if (!p.left)
-          schedule_redial(address, true);
+        if (p.left)
+          break;
+        if (auto* q = quarantined(p.info, t)) {
+          // It may not know it was downed (it hung, or was cut off): tell it once, so it
+          // fences and keeps out the members that downed it for the rest of the period.
+          if (!q->told) {
+            q->told = true;
+            auto to = caf::actor_cast<caf::actor>(current_sender());
+            if (to)
+              send(to, down_notice_atom::value,
+                   down_notice{p.info.address, p.info.incarnation, q->reason, q->leader,
+                               to_ms(q->until - t)});
+          }
+          break;
+        }
+        // It is alive after all (a false suspicion, or its quarantine is over): handshake
+        // again right away.
+        schedule_redial(address, true);
         break;
       default:
         break;
@@ -625,6 +768,10 @@ private:
         }
     }
     last_tick_ = t;
+    if (self_down_ && t >= self_down_->until && downers_gone()) {
+      end_self_down(t);
+      run_resolver();
+    }
     if (t >= next_heartbeat_) {
       auto seq = ++heartbeat_seq_;
       heartbeats_sent_.emplace_back(seq, t);
@@ -638,32 +785,42 @@ private:
                settings_.self.incarnation, seq, observation);
       next_heartbeat_ = t + settings_.heartbeat_interval;
     }
+    bool changed = false;
     for (auto i = peers_.begin(); i != peers_.end();) {
       auto& p = i->second;
       auto next = std::next(i);
       if (p.state == member_state::up && !p.detector.available(t)) {
         p.state = member_state::unreachable;
         p.since = t;
+        tracker_.reachable(p.info, false, t);
         emit(cluster_event_kind::node_unreachable, p.info, {}, p.detector.phi(t));
-      } else if (p.state == member_state::unreachable && t - p.since >= settings_.unreachable_down) {
-        mark_down(p, fmt::format("unreachable for {} ms", to_ms(t - p.since)));
+        changed = true;
+      } else if (p.state == member_state::down && !p.introduced_by.empty()) {
+        changed = readmit_if_due(p) || changed;
       } else if (p.state == member_state::down && t - p.since >= settings_.down_removal) {
         remove_peer(i, fmt::format("down for {} ms", to_ms(t - p.since)));
       }
       i = next;
     }
+    // Quarantines of members that stayed up long enough start afresh next time.
+    std::erase_if(quarantine_, [&](const auto& q) {
+      return q.second.up_since && t - *q.second.up_since >= defaults::quarantine_reset;
+    });
     if (!leaving_) {
       std::vector<std::string> due;
       for (auto& [address, d] : dials_)
-        if (!d.in_flight && d.next <= t) {
+        if (!d.in_flight && d.next <= t && may_dial(address, t)) {
           auto p = peers_.find(address);
           if (p == peers_.end() || p->second.state == member_state::down
-              || p->second.state == member_state::joining)
+              || p->second.state == member_state::joining
+              || (p->second.state == member_state::unreachable && !p->second.agent))
             due.push_back(address);
         }
       for (auto& address : due)
         dial(address);
     }
+    if (changed)
+      run_resolver();
     for (auto i = accepting_.begin(); i != accepting_.end();)
       i = i->second.expires <= t ? accepting_.erase(i) : std::next(i);
     publish_view();
@@ -706,6 +863,355 @@ private:
                 settings_.self.address, settings_.self.incarnation)
           .then([done](ok_atom) mutable { done(); }, [done](caf::error&) mutable { done(); });
     return rp;
+  }
+
+  // --- the split-brain resolver: downing, notices, quarantine ---------------------------
+
+  /// M: the members not down (up or unreachable), this node first when `with_self`.
+  std::vector<member_info> current_members(bool with_self) const {
+    std::vector<member_info> out;
+    if (with_self)
+      out.push_back(settings_.self);
+    for (auto& [address, p] : peers_)
+      if (p.state == member_state::up || p.state == member_state::unreachable)
+        out.push_back(p.info);
+    return out;
+  }
+
+  /// The agents of the members this node sees reachable (notices go to them).
+  std::vector<caf::actor> reachable_agents() const {
+    std::vector<caf::actor> out;
+    for (auto& [address, p] : peers_)
+      if (p.state == member_state::up && p.agent)
+        out.push_back(p.agent);
+    return out;
+  }
+
+  /// A heartbeat's observation: the addresses `p` sees unreachable, as current members
+  /// (unknown addresses ignored), for the tracker.
+  void observe(peer& p, std::vector<std::string> sees_unreachable) {
+    bool changed = p.sees_unreachable != sees_unreachable;
+    p.sees_unreachable = std::move(sees_unreachable);
+    if (p.state != member_state::up && p.state != member_state::unreachable)
+      return;
+    std::vector<member_info> seen;
+    for (auto& address : p.sees_unreachable) {
+      if (address == settings_.self.address) {
+        seen.push_back(settings_.self);
+        continue;
+      }
+      auto i = peers_.find(address);
+      if (i != peers_.end()
+          && (i->second.state == member_state::up || i->second.state == member_state::unreachable))
+        seen.push_back(i->second.info);
+    }
+    tracker_.observed(p.info, std::move(seen), now());
+    if (changed) {
+      publish_view();
+      run_resolver();
+    }
+  }
+
+  /// Runs the resolver on the tracker's view and acts on it: downs what it says when this
+  /// node leads and the decision is due, else (re)arms the one timer for `decide_at`.
+  void run_resolver() {
+    if (leaving_ || self_down_) {
+      cancel_decide_timer();
+      return;
+    }
+    // Each round downs members (and forgets them) or ends: at most one round per member.
+    for (size_t round = 0; round <= peers_.size() + 1; ++round) {
+      auto t = now();
+      auto d = decide_downing(tracker_.input(settings_.self, t));
+      if (!d.to_down.empty()) {
+        apply_downing(d.to_down);
+        if (self_down_ || leaving_) {
+          cancel_decide_timer();
+          return;
+        }
+        continue;
+      }
+      if (!d.decide_at || d.decided) {
+        cancel_decide_timer();
+        return;
+      }
+      if (decide_timer_at_ == d.decide_at)
+        return;
+      // Never more than the handshake timeout ahead: CAF's clock holds the agent until a
+      // timer fires, and stopping the node waits for that (node.cpp). A shorter timer
+      // just runs the resolver early, which re-arms it.
+      decide_timer_at_ = d.decide_at;
+      auto delay = std::min(caf::timespan{*d.decide_at - t}, settings_.handshake_timeout);
+      delayed_send(this, delay, decide_atom::value, ++decide_timer_id_);
+      return;
+    }
+  }
+
+  void cancel_decide_timer() {
+    if (decide_timer_at_) {
+      decide_timer_at_.reset();
+      ++decide_timer_id_;  // a pending timer message is ignored when it comes
+    }
+  }
+
+  /// The leader's decision: down each member (this node last, if it is among them) and
+  /// tell every member seen reachable before, the downed ones included.
+  void apply_downing(const std::vector<down_order>& orders) {
+    auto t = now();
+    auto recipients = reachable_agents();
+    std::vector<down_notice> notices;
+    const down_order* self_order = nullptr;
+    for (auto& o : orders) {
+      if (same_member(o.member, settings_.self)) {
+        self_order = &o;
+        continue;
+      }
+      auto i = peers_.find(o.member.address);
+      if (i == peers_.end() || !same_member(i->second.info, o.member)
+          || i->second.state == member_state::down) {
+        tracker_.remove(o.member);
+        continue;
+      }
+      auto period = start_quarantine(i->second.info, o.reason, settings_.self.address, t);
+      notices.push_back(down_notice{o.member.address, o.member.incarnation, o.reason,
+                                    settings_.self.address, to_ms(period)});
+      mark_down(i->second, o.reason);
+    }
+    caf::timespan own_period{0};
+    if (self_order) {
+      own_period = start_quarantine(settings_.self, self_order->reason,
+                                    settings_.self.address, t);
+      notices.push_back(down_notice{settings_.self.address, settings_.self.incarnation,
+                                    self_order->reason, settings_.self.address,
+                                    to_ms(own_period)});
+    }
+    for (auto& to : recipients)
+      for (auto& n : notices)
+        send(to, down_notice_atom::value, n);
+    if (self_order)
+      become_self_downed(self_order->reason, settings_.self.address, {}, own_period, t);
+  }
+
+  /// A leader's decision reached this node (from the leader, or relayed).
+  void on_notice(const down_notice& n) {
+    auto* from = sending_peer();
+    if (!from)
+      return;  // only current members' decisions count (not a downed leader's)
+    auto t = now();
+    if (n.address == settings_.self.address) {
+      if (n.incarnation == settings_.self.incarnation)
+        become_self_downed(n.reason, n.leader, from->info.address,
+                           std::chrono::milliseconds{std::max<int64_t>(n.quarantine_ms, 0)}, t);
+      return;
+    }
+    auto i = peers_.find(n.address);
+    if (i == peers_.end() || i->second.info.incarnation != n.incarnation
+        || i->second.state == member_state::down)
+      return;
+    auto& p = i->second;
+    auto reason = fmt::format("{} (by {})", n.reason, n.leader);
+    caf::timespan period{0};
+    if (n.reason != down_reason::process_gone)
+      period = start_quarantine(p.info, n.reason, n.leader, t);
+    // Relay it to the downed member while this node still reaches it: the leader may not
+    // (a bridge partition), and the downed node must fence at once, before it could make
+    // decisions of its own on a view that still has it as a member.
+    if (p.agent)
+      send(p.agent, down_notice_atom::value,
+           down_notice{n.address, n.incarnation, n.reason, n.leader, to_ms(period)});
+    mark_down(p, std::move(reason));
+    run_resolver();
+  }
+
+  /// This node was downed: no lease, no decisions, and the members that downed it kept out
+  /// for `period`; it keeps running and rejoins when one takes it back after that.
+  void become_self_downed(const std::string& reason, const std::string& leader,
+                          const std::string& sender, caf::timespan period, time_point t) {
+    if (self_down_ && t < self_down_->until) {
+      // Already out: later notices only add who keeps it out.
+      for (auto* a : {&leader, &sender})
+        if (!a->empty() && *a != settings_.self.address)
+          self_down_->downers.insert(*a);
+      return;
+    }
+    self_down_state st;
+    st.reason = reason;
+    st.leader = leader;
+    st.period = period;
+    st.until = t + period;
+    for (auto* a : {&leader, &sender})
+      if (!a->empty() && *a != settings_.self.address)
+        st.downers.insert(*a);
+    self_down_ = std::move(st);
+    cancel_decide_timer();
+    member_info who;
+    who.address = leader;
+    if (leader == settings_.self.address) {
+      who = settings_.self;
+    } else if (auto i = peers_.find(leader); i != peers_.end()) {
+      who = i->second.info;
+    }
+    emit(cluster_event_kind::self_downed, who, reason, 0, {},
+         fmt::format("quarantined for {} ms", to_ms(period)));
+    publish_view();
+  }
+
+  /// Starts (or doubles) the quarantine of `m`, downed for `reason` by `leader`; its
+  /// period: 2 x stable_after, doubled per consecutive downing, capped, afresh once the
+  /// member stayed up quarantine_reset (the entry is gone then).
+  caf::timespan start_quarantine(const member_info& m, const std::string& reason,
+                                 const std::string& leader, time_point t) {
+    auto& q = quarantine_[m.address];
+    caf::timespan first = 2 * settings_.downing.stable_after;
+    caf::timespan longest = defaults::quarantine_max;
+    if (q.incarnation != m.incarnation || q.period.count() == 0)
+      q.period = std::min(first, longest);
+    else
+      q.period = std::min(caf::timespan{2 * q.period}, longest);
+    q.incarnation = m.incarnation;
+    q.until = t + q.period;
+    q.reason = reason;
+    q.leader = leader;
+    q.up_since.reset();
+    q.told = false;
+    return q.period;
+  }
+
+  /// The quarantine `m` is in at `t`, if any.
+  quarantine_entry* quarantined(const member_info& m, time_point t) {
+    auto i = quarantine_.find(m.address);
+    if (i == quarantine_.end() || i->second.incarnation != m.incarnation
+        || i->second.until <= t)
+      return nullptr;
+    return &i->second;
+  }
+
+  /// Why no handshake with `m` may complete at `t` (empty: it may).
+  std::string quarantine_refusal(const member_info& m, time_point t) {
+    if (auto* q = quarantined(m, t))
+      return fmt::format("quarantined for {} ms after being downed ({}{})", to_ms(q->period),
+                         q->reason,
+                         q->leader == settings_.self.address ? "" : ", by " + q->leader);
+    if (self_down_ && t < self_down_->until && self_down_->downers.count(m.address) > 0)
+      return fmt::format("{} is quarantined for {} ms after being downed by {} ({})",
+                         settings_.self.name, to_ms(self_down_->period), self_down_->leader,
+                         self_down_->reason);
+    return {};
+  }
+
+  /// False while `address` is quarantined here, or is one that downed this node.
+  bool may_dial(const std::string& address, time_point t) {
+    if (auto i = peers_.find(address); i != peers_.end() && quarantined(i->second.info, t))
+      return false;
+    return !(self_down_ && t < self_down_->until && self_down_->downers.count(address) > 0);
+  }
+
+  /// This node is a member again (its own quarantine, if it downed itself, counts as up).
+  void end_self_down(time_point t) {
+    self_down_.reset();
+    if (auto q = quarantine_.find(settings_.self.address);
+        q != quarantine_.end() && q->second.incarnation == settings_.self.incarnation)
+      q->second.up_since = t;
+  }
+
+  /// None of the members that downed this node is a member here any more (crashed, left):
+  /// nobody is left to take it back.
+  bool downers_gone() const {
+    if (!self_down_)
+      return true;
+    return std::none_of(self_down_->downers.begin(), self_down_->downers.end(),
+                        [&](const std::string& address) {
+                          auto i = peers_.find(address);
+                          return i != peers_.end()
+                                 && (i->second.state == member_state::up
+                                     || i->second.state == member_state::unreachable);
+                        });
+  }
+
+  /// A member introduced while down here becomes a member again once its quarantine here
+  /// is over: unreachable (a handshake makes it up) and redialed. True if it did.
+  bool readmit_if_due(peer& p) {
+    auto t = now();
+    if (p.introduced_by.empty() || quarantined(p.info, t) || leaving_)
+      return false;
+    auto by = std::exchange(p.introduced_by, std::string{});
+    p.state = member_state::unreachable;
+    p.reason = "up at " + by;
+    p.since = t;
+    p.rejoining = true;
+    tracker_.reachable(p.info, false, t);
+    emit(cluster_event_kind::node_unreachable, p.info, p.reason);
+    schedule_redial(p.info.address, true);
+    publish_view();
+    run_resolver();
+    return true;
+  }
+
+  /// The connection to `p` closed. Not proof of death (a cut link, a reset): unreachable,
+  /// redialed, and its advertised address probed; only a refused probe downs it at once.
+  void connection_lost(peer& p) {
+    auto t = now();
+    p.agent = nullptr;  // CAF's handle stays dead: a new connection brings a new one
+    p.reason = "connection lost";
+    if (p.state == member_state::up) {
+      p.state = member_state::unreachable;
+      p.since = t;
+      tracker_.reachable(p.info, false, t);
+      emit(cluster_event_kind::node_unreachable, p.info, p.reason, p.detector.phi(t));
+    }
+    if (!leaving_)
+      schedule_redial(p.info.address, false);
+    publish_view();
+    auto address = p.info.address;
+    auto incarnation = p.info.incarnation;
+    auto id = p.probe_id = ++probe_seq_;
+    run_resolver();
+    start_probe(address, incarnation, id);
+  }
+
+  /// Probes `address` directly (never through connect_via: a chaos proxy must not hide
+  /// a live process, nor give CAF a route around a partition). Off this thread.
+  void start_probe(const std::string& address, uint64_t incarnation, uint64_t id) {
+    if (settings_.probe) {
+      on_probe(address, incarnation, id, settings_.probe(address));
+      return;
+    }
+    std::string host;
+    uint16_t port = 0;
+    if (!split_address(address, host, port))
+      return;
+    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::min(settings_.handshake_timeout, caf::timespan{defaults::probe_timeout}));
+    // A weak handle: a probe in flight must not keep a stopping agent alive.
+    auto agent = this->address();
+    home_system().spawn([=](caf::blocking_actor* prober) {
+      auto result = internal::probe_tcp(host, port, timeout);
+      if (auto to = caf::actor_cast<caf::actor>(agent))
+        prober->send(to, probe_atom::value, address, incarnation, id,
+                     static_cast<uint8_t>(result));
+    });
+  }
+
+  /// A probe answered. Refused: the process is gone, down at once (no leader needed, no
+  /// quarantine: a restart is a new incarnation). Otherwise the detector and the resolver
+  /// decide.
+  void on_probe(const std::string& address, uint64_t incarnation, uint64_t id,
+                probe_result result) {
+    auto i = peers_.find(address);
+    if (i == peers_.end() || i->second.info.incarnation != incarnation)
+      return;
+    auto& p = i->second;
+    // Stale: another loss since, or a new connection came up meanwhile.
+    if (p.probe_id != id || p.state != member_state::unreachable || p.agent
+        || result != probe_result::refused)
+      return;
+    auto recipients = reachable_agents();
+    mark_down(p, down_reason::process_gone);
+    for (auto& to : recipients)
+      send(to, down_notice_atom::value,
+           down_notice{address, incarnation, down_reason::process_gone,
+                       settings_.self.address, 0});
+    run_resolver();
   }
 
   // --- names ----------------------------------------------------------------------------
@@ -809,6 +1315,16 @@ private:
   std::deque<std::pair<uint64_t, time_point>> heartbeats_sent_;
   /// May this node run cluster services (fed by heartbeats and their acks).
   quorum_lease lease_{settings_.self};
+  /// The split-brain resolver's input: reachability verdicts and observations.
+  reachability_tracker tracker_{settings_.downing};
+  /// The one pending decide timer: when it is due, and its id (older ids are ignored).
+  std::optional<time_point> decide_timer_at_;
+  uint64_t decide_timer_id_ = 0;
+  uint64_t probe_seq_ = 0;
+  /// Members downed by the resolver or a notice, by address.
+  std::map<std::string, quarantine_entry> quarantine_;
+  /// Set while this node is downed and not yet taken back.
+  std::optional<self_down_state> self_down_;
   std::optional<time_point> last_tick_;
   bool leaving_ = false;
 };
@@ -817,11 +1333,11 @@ private:
 
 std::string settings_fingerprint(const agent_settings& s) {
   auto& d = s.detector;
-  return fmt::format("heartbeat={}ms threshold={} pause={}ms min_std={}ms unreachable_down={}ms{}{}",
+  return fmt::format("heartbeat={}ms threshold={} pause={}ms min_std={}ms stable_after={}ms{}{}",
                      to_ms(s.heartbeat_interval), d.threshold,
                      std::chrono::duration_cast<std::chrono::milliseconds>(d.acceptable_pause).count(),
                      std::chrono::duration_cast<std::chrono::milliseconds>(d.min_std_deviation).count(),
-                     to_ms(s.unreachable_down), s.settings_extra.empty() ? "" : " ",
+                     s.downing.stable_after.count(), s.settings_extra.empty() ? "" : " ",
                      s.settings_extra);
 }
 
@@ -846,6 +1362,7 @@ void add_node_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<internal::challenge_msg>("warden_challenge");
   cfg.add_message_type<internal::auth_msg>("warden_auth");
   cfg.add_message_type<internal::welcome_msg>("warden_welcome");
+  cfg.add_message_type<down_notice>("warden_down_notice");
 }
 
 } // namespace warden

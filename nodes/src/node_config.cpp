@@ -501,8 +501,10 @@ const std::vector<setting_def>& settings() {
         &nc::cluster, &cs::reconnect_min, positive),
     def("cluster.reconnect_max_ms", "", "Longest delay between redials of a lost peer",
         &nc::cluster, &cs::reconnect_max, positive),
-    def("cluster.unreachable_down_ms", "", "Unreachable this long -> down", &nc::cluster,
-        &cs::unreachable_down),
+    def("cluster.stable_after_ms", "",
+        "Split-brain resolver: the view must be stable this long before unreachable members "
+        "are downed",
+        &nc::cluster, &cs::stable_after, positive),
     def("cluster.down_removal_ms", "", "Down this long -> removed (forgotten)", &nc::cluster,
         &cs::down_removal),
     def("cluster.max_frame_bytes", "", "Largest BASP frame accepted from a peer (bytes)",
@@ -553,6 +555,30 @@ const std::vector<setting_def>& settings() {
                                                    log_level_names.end())}),
   };
   return table;
+}
+
+/// Settings that no longer exist, with what replaced them: named errors rather than
+/// "unknown setting" (also from env, where unknown WARDEN_* variables are ignored).
+struct retired_setting {
+  std::string key;
+  std::string env;
+  std::string message;
+};
+
+const std::vector<retired_setting>& retired_settings() {
+  static const std::vector<retired_setting> table = {
+    {"cluster.unreachable_down_ms", "WARDEN_CLUSTER_UNREACHABLE_DOWN_MS",
+     "cluster.unreachable_down_ms was replaced by cluster.stable_after_ms (the split-brain "
+     "resolver, docs/cluster-services.md)"},
+  };
+  return table;
+}
+
+const retired_setting* find_retired(std::string_view key) {
+  for (auto& r : retired_settings())
+    if (r.key == key)
+      return &r;
+  return nullptr;
 }
 
 const setting_def* find_setting(std::string_view key) {
@@ -670,6 +696,8 @@ caf::error apply_file(loaded_config& out, const std::string& path) {
       auto key = section + "." + std::string{name_key.str()};
       auto line = line_of(name_key, value);
       auto* d = find_setting(key);
+      if (auto* r = d == nullptr ? find_retired(key) : nullptr)
+        return fail("{}:{}: {}", path, line, r->message);
       if (d == nullptr)
         return fail("{}:{}: unknown setting '{}'{}", path, line, key, suggestion(key));
       if (auto p = d->from_toml(out.config, value))
@@ -681,6 +709,9 @@ caf::error apply_file(loaded_config& out, const std::string& path) {
 }
 
 caf::error apply_env(loaded_config& out, const config_sources& src) {
+  for (auto& r : retired_settings())
+    if (src.env(r.env))
+      return fail("env {}: {}", r.env, r.message);
   for (auto& d : settings()) {
     auto value = src.env(d.env);
     if (!value)
@@ -700,6 +731,8 @@ caf::error apply_overrides(loaded_config& out, const config_sources& src) {
   std::set<std::string> lists_set;  // list keys a flag already set: later flags append
   for (auto& o : src.overrides) {
     auto* d = find_setting(o.key);
+    if (auto* r = d == nullptr ? find_retired(o.key) : nullptr)
+      return fail("{}: {}", spelled(o), r->message);
     if (d == nullptr)
       return fail("{}: unknown setting '{}'{}", spelled(o), o.key, suggestion(o.key));
     auto append = d->is_list && lists_set.count(d->key) > 0;

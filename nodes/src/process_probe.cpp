@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <memory>
 
-namespace warden::internal {
+namespace warden {
 
 const char* to_string(probe_result x) {
   switch (x) {
@@ -20,6 +20,10 @@ const char* to_string(probe_result x) {
   }
   return "no_answer";
 }
+
+} // namespace warden
+
+namespace warden::internal {
 
 probe_result probe_tcp(const std::string& host, uint16_t port,
                        std::chrono::milliseconds timeout) {

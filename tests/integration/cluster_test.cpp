@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -326,7 +327,9 @@ TEST(cluster, graceful_leave_is_reported_as_left_then_removed) {
   EXPECT_EQ(count_lines(c.node("n1"), event_is("node_down", "n2")), 0u);
 }
 
-// 3. kill -9 n2: node_down "connection lost" within 1 s (target 100 ms); its names -> lost.
+// 3. kill -9 n2: its connection closes (unreachable, "connection lost"), the probe of its
+//    address is refused: node_down "process gone" within 1 s (target 100 ms), no leader
+//    or stable_after needed; its names -> lost.
 TEST(cluster, crash_is_detected_fast_and_its_names_are_lost) {
   test_cluster c{WARDEN_BIN, 3, {.start = false}};
   c.node("n2").options().tree = c.write_file("n2_tree.toml", global_echo_tree("store"));
@@ -341,9 +344,14 @@ TEST(cluster, crash_is_detected_fast_and_its_names_are_lost) {
   c.node("n2").kill9();
   auto down = wait_line(c, c.node("n1"), event_is("node_down", "n2"), 5s, "node_down n2", from);
   ASSERT_TRUE(down);
-  EXPECT_EQ(down->value("reason", ""), "connection lost") << down->dump();
+  // Its own probe, or n3's notice ("process gone (by ...)"), whichever came first.
+  EXPECT_TRUE(down->value("reason", "").starts_with("process gone")) << down->dump();
+  auto lost = find_line(c.node("n1"), event_is("node_unreachable", "n2"), from);
+  if (lost) {
+    EXPECT_EQ(lost->value("reason", ""), "connection lost") << lost->dump();
+  }
   auto ms = ms_since(t0, *down);
-  report("kill -9 -> node_down on n1", ms, 100);
+  report("kill -9 -> node_down (process gone) on n1", ms, 100);
   EXPECT_GE(ms, 0);
   EXPECT_LT(ms, 1000);
 
@@ -360,9 +368,10 @@ TEST(cluster, crash_is_detected_fast_and_its_names_are_lost) {
   }
 }
 
-// 4. SIGSTOP n2: unreachable within 2.5 s (target 2 s); SIGCONT: reachable, never down.
+// 4. SIGSTOP n2: unreachable within 2.5 s (target 2 s); SIGCONT before the resolver's
+//    stable_after (5 s here): reachable, never down.
 TEST(cluster, hung_node_is_unreachable_then_reachable) {
-  test_cluster c{WARDEN_BIN, 3};
+  test_cluster c{WARDEN_BIN, 3, {.extra_args = {"--set", "cluster.stable_after_ms=5000"}}};
   ASSERT_TRUE(c.wait_all_ready(15s));
   ASSERT_TRUE(c.wait_converged(15s));
   auto inc2 = incarnation_seen(c.node("n1"), "n2");
@@ -400,31 +409,54 @@ TEST(cluster, hung_node_is_unreachable_then_reachable) {
                            "n2 holds the lease again"));
 }
 
-// 5. SIGSTOP n2 until down, SIGCONT: back up by itself, "rejoined", same incarnation.
-TEST(cluster, hung_node_marked_down_rejoins_with_same_incarnation) {
-  test_cluster c{WARDEN_BIN, 3, {.extra_args = {"--set", "cluster.unreachable_down_ms=2000"}}};
+// 5. SIGSTOP n2 (3 nodes: n1 and n3 are a majority): unreachable at ~1.5 s, downed by the
+//    survivors' leader stable_after (1 s) later, "unreachable on the minority side"; the
+//    other survivor follows the leader's notice. SIGCONT: n2 learns it was downed
+//    (self_downed), and is back up by itself after its quarantine (2 x stable_after),
+//    "rejoined", same incarnation, same process.
+TEST(cluster, hung_node_downed_by_the_majority_rejoins_after_quarantine) {
+  test_cluster c{WARDEN_BIN, 3};
   ASSERT_TRUE(c.wait_all_ready(15s));
   ASSERT_TRUE(c.wait_converged(15s));
   auto inc2 = incarnation_seen(c.node("n1"), "n2");
   auto pid2 = c.node("n2").pid();
   auto from = c.node("n1").log_lines().size();
+  auto from2 = c.node("n2").log_lines().size();
 
   auto t0 = sys_clock::now();
   c.node("n2").pause();
   auto down = wait_line(c, c.node("n1"), event_is("node_down", "n2"), 8s, "node_down n2", from);
   ASSERT_TRUE(down);
-  report("SIGSTOP -> node_down on n1 (unreachable_down 2000 ms)", ms_since(t0, *down), 4500);
-  EXPECT_TRUE(find_line(c.node("n1"), event_is("node_unreachable", "n2"), from));
+  auto unreachable = find_line(c.node("n1"), event_is("node_unreachable", "n2"), from);
+  ASSERT_TRUE(unreachable) << "unreachable before down";
+  report("SIGSTOP -> node_unreachable on n1", ms_since(t0, *unreachable), 2000);
+  report("SIGSTOP -> node_down on n1 (stable_after 1000 ms)", ms_since(t0, *down), 3500);
+  auto after_unreachable = ms_since(t0, *down) - ms_since(t0, *unreachable);
+  EXPECT_GE(after_unreachable, 900) << "the leader waits stable_after";
+  EXPECT_LT(after_unreachable, 2500);
+  EXPECT_NE(down->value("reason", "").find("unreachable on the minority side"), std::string::npos)
+      << down->dump();
   EXPECT_EQ(c.node("n1").member_state("n2"), "down");
-  std::cout << "[ observed ] node_down reason while hung: " << down->value("reason", "")
-            << std::endl;
+  ASSERT_TRUE(wait_line(c, c.node("n3"), event_is("node_down", "n2"), 3s, "node_down n2"));
+  std::cout << "[ observed ] node_down reason on n1: " << down->value("reason", "") << std::endl;
+  // The survivors keep the quorum lease; nobody else was downed.
+  EXPECT_TRUE(all_hold_the_lease(c, {"n1", "n3"}));
+  EXPECT_EQ(count_lines(c.node("n1"), event_is("node_down", "n3"), from), 0u);
 
   auto t1 = sys_clock::now();
   c.node("n2").resume();
+  auto told = wait_line(c, c.node("n2"), event_is("self_downed"), 5s, "self_downed", from2);
+  ASSERT_TRUE(told);
+  EXPECT_NE(told->value("reason", "").find("unreachable on the minority side"), std::string::npos)
+      << told->dump();
   auto up
       = wait_line(c, c.node("n1"), event_is("node_up", "n2"), 15s, "node_up n2 (rejoined)", from);
   ASSERT_TRUE(up);
   report("SIGCONT -> node_up rejoined on n1", ms_since(t1, *up), 5000);
+  auto quarantined = ms_since(t0, *up) - ms_since(t0, *down);
+  std::cout << "[ observed ] node_down -> node_up on n1: " << quarantined
+            << " ms (quarantine 2000 ms)" << std::endl;
+  EXPECT_GE(quarantined, 1950) << "not back before the quarantine ended";
   EXPECT_EQ(up->value("reason", ""), "rejoined") << up->dump();
   EXPECT_EQ(up->value("incarnation", uint64_t{0}), inc2);
   ASSERT_TRUE(c.wait_converged(15s));
@@ -436,7 +468,12 @@ TEST(cluster, hung_node_marked_down_rejoins_with_same_incarnation) {
   EXPECT_EQ(count_lines(c.node("n1"), event_is("node_removed", "n2")), 0u);
 }
 
-// 6. Cut link: down (n3 still up), heals by itself; blackholed link: unreachable, heals.
+// 6. Cut link n1-n2 (n3 reaches both): n1 and n2 lose their connection, but the probe of
+//    each other's real address (not through the proxy) is accepted: unreachable, not down.
+//    n1 and n2 are then indirectly connected; the resolver downs one or both of them
+//    ("indirectly connected"), never n3. After the restore the downed come back up by
+//    themselves after their quarantine (2 x stable_after), no restart. A blackholed link
+//    (no FIN, no connection loss) likewise: unreachable, maybe downed, heals.
 TEST(cluster, cut_and_blackholed_links_heal_by_themselves) {
   test_cluster c{WARDEN_BIN, 3, {.with_proxies = true}};
   ASSERT_TRUE(c.wait_all_ready(15s));
@@ -446,64 +483,98 @@ TEST(cluster, cut_and_blackholed_links_heal_by_themselves) {
   auto& n1 = c.node("n1");
   auto& n2 = c.node("n2");
 
+  auto& n3 = c.node("n3");
+  auto pid1 = n1.pid(), pid2 = n2.pid();
+  auto n3_never_downed = [&](std::size_t from1, std::size_t from2) {
+    EXPECT_EQ(count_lines(n1, event_is("node_down", "n3"), from1), 0u);
+    EXPECT_EQ(count_lines(n2, event_is("node_down", "n3"), from2), 0u);
+  };
+  /// The ends n3 downed since `from3`, with their node_down lines.
+  auto downed_on_n3 = [&](std::size_t from3) {
+    std::vector<std::pair<std::string, json>> out;
+    for (auto* end : {"n1", "n2"})
+      if (auto l = find_line(n3, event_is("node_down", end), from3))
+        out.emplace_back(end, *l);
+    return out;
+  };
+
   // --- cut ---
-  auto from1 = n1.log_lines().size(), from2 = n2.log_lines().size();
+  auto from1 = n1.log_lines().size(), from2 = n2.log_lines().size(), from3 = n3.log_lines().size();
   auto t0 = sys_clock::now();
   c.link("n1", "n2").cut();
-  auto d1 = wait_line(c, n1, event_is("node_down", "n2"), 5s, "node_down n2 (cut)", from1);
-  auto d2 = wait_line(c, n2, event_is("node_down", "n1"), 5s, "node_down n1 (cut)", from2);
-  ASSERT_TRUE(d1 && d2);
-  report("cut -> node_down on n1", ms_since(t0, *d1), 100);
-  EXPECT_EQ(d1->value("reason", ""), "connection lost");
-  EXPECT_EQ(d2->value("reason", ""), "connection lost");
-  auto n3_up_for_all = [&] {
-    return n1.member_state("n3") == "up" && n2.member_state("n3") == "up"
-           && c.node("n3").member_state("n1") == "up" && c.node("n3").member_state("n2") == "up";
-  };
-  ASSERT_TRUE(c.wait_until(n3_up_for_all, 5s, "n3 and its links stay up"));
-  EXPECT_EQ(count_lines(n1, event_is("node_down", "n3"), from1), 0u);
-  EXPECT_EQ(count_lines(n2, event_is("node_down", "n3"), from2), 0u);
-  // Redials go to the proxy, which resets them: still down (not healed through n3).
-  ASSERT_TRUE(c.wait_until(
-      [&] {
-        return c.proxy("n1", "n2").stats().refused + c.proxy("n2", "n1").stats().refused >= 2;
-      },
-      10s, "n1 and n2 redial each other through the cut link"));
-  EXPECT_EQ(n1.member_state("n2"), "down");
-  EXPECT_EQ(n2.member_state("n1"), "down");
+  auto x1 = wait_line(c, n1, event_is("node_unreachable", "n2"), 5s, "node_unreachable n2 (cut)",
+                      from1);
+  auto x2 = wait_line(c, n2, event_is("node_unreachable", "n1"), 5s, "node_unreachable n1 (cut)",
+                      from2);
+  ASSERT_TRUE(x1 && x2);
+  report("cut -> node_unreachable on n1", ms_since(t0, *x1), 100);
+  EXPECT_EQ(x1->value("reason", ""), "connection lost");
+  EXPECT_EQ(x2->value("reason", ""), "connection lost");
+  ASSERT_TRUE(c.wait_until([&] { return !downed_on_n3(from3).empty(); }, 6s,
+                           "n3 downs an indirectly connected end"));
+  // Both ends may decide at once: give the second notice a moment.
+  std::this_thread::sleep_for(300ms);
+  auto downed = downed_on_n3(from3);
+  for (auto& [end, line] : downed) {
+    std::cout << "[ observed ] cut: n3 downed " << end << ": " << line.dump() << std::endl;
+    EXPECT_TRUE(line.value("reason", "").starts_with("indirectly connected")) << line.dump();
+  }
+  report("cut -> first node_down on n3", ms_since(t0, downed.front().second), 2500);
+  for (auto* n : {&n1, &n2})
+    EXPECT_EQ(count_lines(*n, [](const json& l) {
+                return event_is("node_down")(l) && l.value("reason", "") == "process gone";
+              }), 0u) << n->name() << ": the probe dials the real address, not the proxy";
+  n3_never_downed(from1, from2);
+  EXPECT_EQ(n3.member_state("n3"), "up");
 
   auto t1 = sys_clock::now();
   c.link("n1", "n2").restore();
-  auto u1 = wait_line(c, n1, event_is("node_up", "n2"), 15s, "node_up n2 (after cut)", from1);
-  auto u2 = wait_line(c, n2, event_is("node_up", "n1"), 15s, "node_up n1 (after cut)", from2);
-  ASSERT_TRUE(u1 && u2);
-  report("restore after cut -> node_up on n1", ms_since(t1, *u1), 5000);
-  EXPECT_EQ(u1->value("reason", ""), "rejoined");
-  EXPECT_EQ(u1->value("incarnation", uint64_t{0}), inc2);
-  EXPECT_EQ(u2->value("incarnation", uint64_t{0}), inc1);
   ASSERT_TRUE(c.wait_converged(15s));
+  report("restore after cut -> all up",
+         static_cast<long>(
+             std::chrono::duration_cast<std::chrono::milliseconds>(sys_clock::now() - t1).count()),
+         5000);
+  for (auto& [end, line] : downed) {
+    auto up = find_line(n3, event_is("node_up", end), from3);
+    ASSERT_TRUE(up) << end;
+    EXPECT_EQ(up->value("reason", ""), "rejoined") << up->dump();
+    auto back_after = ms_since(t0, *up) - ms_since(t0, line);
+    std::cout << "[ observed ] " << end << " back on n3 after " << back_after
+              << " ms (quarantine 2000 ms)" << std::endl;
+    EXPECT_GE(back_after, 1950) << end;
+  }
+  EXPECT_EQ(n1.pid(), pid1);
+  EXPECT_EQ(n2.pid(), pid2);
+  EXPECT_EQ(incarnation_seen(n1, "n2"), inc2);
+  EXPECT_EQ(incarnation_seen(n2, "n1"), inc1);
+  auto n3_up_for_all = [&] {
+    return n1.member_state("n3") == "up" && n2.member_state("n3") == "up"
+           && n3.member_state("n1") == "up" && n3.member_state("n2") == "up";
+  };
 
   // --- blackhole ---
   from1 = n1.log_lines().size();
   from2 = n2.log_lines().size();
+  from3 = n3.log_lines().size();
   t0 = sys_clock::now();
   c.link("n1", "n2").blackhole();
-  auto x1 = wait_line(c, n1, event_is("node_unreachable", "n2"), 6s,
+  auto b1 = wait_line(c, n1, event_is("node_unreachable", "n2"), 6s,
                       "node_unreachable n2 (blackhole)", from1);
-  auto x2 = wait_line(c, n2, event_is("node_unreachable", "n1"), 6s,
+  auto b2 = wait_line(c, n2, event_is("node_unreachable", "n1"), 6s,
                       "node_unreachable n1 (blackhole)", from2);
-  ASSERT_TRUE(x1 && x2);
-  report("blackhole -> node_unreachable on n1", ms_since(t0, *x1), 2000);
-  EXPECT_EQ(count_lines(n1, event_is("node_down", "n2"), from1), 0u)
-      << "a blackhole sends no FIN: no connection loss before unreachable_down";
-  ASSERT_TRUE(c.wait_until(n3_up_for_all, 5s, "n3 and its links stay up"));
-  EXPECT_EQ(count_lines(n1, event_is("node_down", "n3"), from1), 0u);
+  ASSERT_TRUE(b1 && b2);
+  report("blackhole -> node_unreachable on n1", ms_since(t0, *b1), 2000);
+  EXPECT_EQ(b1->value("reason", ""), "") << "a blackhole sends no FIN: the detector, no loss";
   EXPECT_GT(c.proxy("n1", "n2").stats().bytes_dropped + c.proxy("n2", "n1").stats().bytes_dropped,
             0u);
 
   t1 = sys_clock::now();
   c.link("n1", "n2").restore();
-  ASSERT_TRUE(c.wait_converged(15s));
+  ASSERT_TRUE(c.wait_converged(20s));
+  for (auto& [end, line] : downed_on_n3(from3))
+    EXPECT_TRUE(line.value("reason", "").starts_with("indirectly connected")) << line.dump();
+  n3_never_downed(from1, from2);
+  ASSERT_TRUE(c.wait_until(n3_up_for_all, 5s, "n3 and its links are up"));
   report("restore after blackhole -> all up",
          static_cast<long>(
              std::chrono::duration_cast<std::chrono::milliseconds>(sys_clock::now() - t1).count()),

@@ -114,7 +114,7 @@ TEST(node_config, defaults_are_the_documented_values) {
   EXPECT_EQ(c.cluster.call_timeout, 5000ms);
   EXPECT_EQ(c.cluster.reconnect_min, 200ms);
   EXPECT_EQ(c.cluster.reconnect_max, 5000ms);
-  EXPECT_EQ(c.cluster.unreachable_down, 10000ms);
+  EXPECT_EQ(c.cluster.stable_after, 1000ms);
   EXPECT_EQ(c.cluster.down_removal, 60000ms);
   EXPECT_EQ(c.failure_detector.heartbeat_interval, 200ms);
   EXPECT_EQ(c.failure_detector.acceptable_pause, 800ms);
@@ -161,7 +161,7 @@ TEST(node_config, setting_docs_list_keys_envs_flags_and_defaults) {
     {"cluster.call_timeout_ms", {"WARDEN_CLUSTER_CALL_TIMEOUT_MS", "", "5000"}},
     {"cluster.reconnect_min_ms", {"WARDEN_CLUSTER_RECONNECT_MIN_MS", "", "200"}},
     {"cluster.reconnect_max_ms", {"WARDEN_CLUSTER_RECONNECT_MAX_MS", "", "5000"}},
-    {"cluster.unreachable_down_ms", {"WARDEN_CLUSTER_UNREACHABLE_DOWN_MS", "", "10000"}},
+    {"cluster.stable_after_ms", {"WARDEN_CLUSTER_STABLE_AFTER_MS", "", "1000"}},
     {"cluster.down_removal_ms", {"WARDEN_CLUSTER_DOWN_REMOVAL_MS", "", "60000"}},
     {"cluster.max_frame_bytes", {"WARDEN_CLUSTER_MAX_FRAME_BYTES", "", "67108864"}},
     {"cluster.call_transport", {"WARDEN_CLUSTER_CALL_TRANSPORT", "", "true"}},
@@ -456,6 +456,28 @@ TEST(node_config_errors, unknown_set_key) {
             "--set node.prot=1: unknown setting 'node.prot' (did you mean 'node.port'?)");
   EXPECT_EQ(load_error(sources({}, {}, {secret_flag(), {"cluster.timeout", "1", "--set"}})),
             "--set cluster.timeout=1: unknown setting 'cluster.timeout'");
+}
+
+// cluster.unreachable_down_ms is gone (the split-brain resolver downs now): every source
+// that still sets it gets a named error pointing at the replacement, nothing is applied.
+TEST(node_config_errors, retired_unreachable_down_names_its_replacement) {
+  const std::string why = "cluster.unreachable_down_ms was replaced by cluster.stable_after_ms "
+                          "(the split-brain resolver, docs/cluster-services.md)";
+  temp_dir dir;
+  auto file = dir.write("cfg.toml", "[cluster]\nname = \"x\"\nunreachable_down_ms = 2000\n");
+  EXPECT_EQ(load_error(sources(file, {}, {secret_flag()})), file + ":3: " + why);
+  EXPECT_EQ(load_error(sources({}, {{"WARDEN_CLUSTER_UNREACHABLE_DOWN_MS", "2000"}},
+                               {secret_flag()})),
+            "env WARDEN_CLUSTER_UNREACHABLE_DOWN_MS: " + why);
+  EXPECT_EQ(load_error(sources({}, {},
+                               {secret_flag(), {"cluster.unreachable_down_ms", "2000", "--set"}})),
+            "--set cluster.unreachable_down_ms=2000: " + why);
+  // Its replacement loads from each source.
+  auto cfg = load_ok(sources({}, {{"WARDEN_CLUSTER_STABLE_AFTER_MS", "1500"}}, {secret_flag()}));
+  EXPECT_EQ(cfg.config.cluster.stable_after, 1500ms);
+  EXPECT_EQ(cfg.origin.at("cluster.stable_after_ms"), "env WARDEN_CLUSTER_STABLE_AFTER_MS");
+  EXPECT_EQ(load_error(sources({}, {}, {secret_flag(), {"cluster.stable_after_ms", "0", "--set"}})),
+            "--set cluster.stable_after_ms=0: expected an integer >= 1 (milliseconds)");
 }
 
 TEST(node_config_errors, bad_endpoint_syntax) {

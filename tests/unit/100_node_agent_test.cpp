@@ -1,7 +1,7 @@
 // The node agent on the deterministic scheduler: several agents in one actor system, a
-// fake transport instead of CAF's middleman, an injected clock. "Freezing" an agent keeps
-// its jobs off the scheduler (its mailbox fills, like a SIGSTOPped process).
-// Numbered from simple to complex.
+// fake transport instead of CAF's middleman, an injected clock and an injected process
+// probe. "Freezing" an agent keeps its jobs off the scheduler (its mailbox fills, like a
+// SIGSTOPped process). Numbered from simple to complex.
 #include <optional>
 #include <set>
 
@@ -88,6 +88,23 @@ protected:
     s.secret = "secret";
     s.seeds = std::move(seeds);
     s.wall_clock_us = [this] { return ++wall_clock; };
+    // The raw TCP probe: a listening node accepts, a crashed one refuses; an address in
+    // `probe_accepts` accepts without being dialable (a live node behind a cut link).
+    s.probe = [this](const std::string& address) {
+      ++probes;
+      return listening.count(address) > 0 || probe_accepts.count(address) > 0
+               ? probe_result::accepted
+               : probe_result::refused;
+    };
+    return s;
+  }
+
+  /// Settings whose resolver waits `stable_after` (every member must share it).
+  agent_settings settings(const std::string& name, uint16_t port, std::vector<std::string> seeds,
+                          caf::timespan stable_after) {
+    auto s = settings(name, port, std::move(seeds));
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(stable_after);
+    s.downing = downing_settings{ms, 3 * ms};
     return s;
   }
 
@@ -100,6 +117,7 @@ protected:
     s.view = n.view;
     n.agent = spawn_node_agent(sys, std::move(s), transport, false);
     listening[n.address] = n.agent;
+    extra.push_back(n.agent);  // stopped at the end even when no longer listening
     run();
     return n;
   }
@@ -107,6 +125,9 @@ protected:
   test_node start(const std::string& name, uint16_t port, std::vector<std::string> seeds) {
     return start(settings(name, port, std::move(seeds)));
   }
+
+  /// The deterministic clock's time.
+  caf::actor_clock::time_point clock_now() { return sched.clock().current_time; }
 
   bool is_frozen(caf::resumable* job) const {
     auto* a = dynamic_cast<caf::abstract_actor*>(job);
@@ -150,6 +171,34 @@ protected:
     run();
   }
 
+  /// `at`'s connection to `to` closes (CAF reports it like a crash) while `to` lives on.
+  void lose_connection(const test_node& at, const test_node& to) {
+    caf::anon_send(at.agent, caf::down_msg{to.agent.address(),
+                                           caf::exit_reason::remote_link_unreachable});
+    run();
+  }
+
+  /// Advances in 10 ms steps until `pred` holds or `limit` passed; the time it took.
+  template <class Pred>
+  caf::timespan advance_until(Pred pred, caf::timespan limit) {
+    caf::timespan waited{0};
+    while (!pred() && waited < limit) {
+      advance(10ms);
+      waited += 10ms;
+    }
+    return waited;
+  }
+
+  /// The last event of `kind` about `peer` in `n`'s log (kind node_up if none).
+  static std::optional<cluster_event> last_event(const test_node& n, cluster_event_kind kind,
+                                                 const std::string& peer) {
+    std::optional<cluster_event> out;
+    for (auto& ev : n.events->events())
+      if (ev.kind == kind && ev.peer == peer)
+        out = ev;
+    return out;
+  }
+
   template <class T, class... Ts>
   caf::expected<T> call(const caf::actor& dest, Ts... xs) {
     auto out = std::make_shared<std::optional<caf::expected<T>>>();
@@ -179,6 +228,8 @@ protected:
   std::map<std::string, caf::actor> listening;
   std::set<caf::abstract_actor*> frozen;
   std::vector<caf::actor> extra;
+  std::set<std::string> probe_accepts;
+  size_t probes = 0;
   uint64_t incarnations = 1000;
   uint64_t wall_clock = 0;
 };
@@ -317,6 +368,8 @@ TEST(cluster_event_levels, membership_progress_is_info_trouble_is_warn) {
   EXPECT_EQ(level(cluster_event_kind::join_refused), log_level::warn);
   EXPECT_EQ(level(cluster_event_kind::name_conflict), log_level::warn);
   EXPECT_EQ(level(cluster_event_kind::connection_rejected), log_level::warn);
+  EXPECT_EQ(level(cluster_event_kind::self_downed), log_level::warn);
+  EXPECT_STREQ(to_string(cluster_event_kind::self_downed), "self_downed");
   cluster_event ev;
   ev.kind = cluster_event_kind::connection_rejected;
   ev.node = "n1";
@@ -333,15 +386,54 @@ TEST(cluster_event_levels, membership_progress_is_info_trouble_is_warn) {
 
 // --- 3xx: failure detection -----------------------------------------------------------
 
-// A closed connection marks the member down at once, without waiting for the detector.
-TEST_F(agent_test, t301_crash_is_down_at_once) {
+// A closed connection makes the member unreachable ("connection lost"), not down; the probe
+// of its address is refused (the process is gone): down at once, "process gone", without
+// waiting for the detector or a leader, and every member it reaches is told. c's own probe
+// says "accepted" here, so c learns it from a's notice.
+TEST_F(agent_test, t301_crash_is_unreachable_then_down_process_gone_and_notices_go_out) {
   auto a = start("a", 7001, {a_addr});
   auto b = start("b", 7002, {a_addr});
+  auto c_settings = settings("c", 7003, {a_addr});
+  c_settings.probe = [](const std::string&) { return probe_result::accepted; };
+  auto c = start(c_settings);
+  ASSERT_EQ(c.state_of(b_addr), "up");
   crash(b);
   EXPECT_EQ(a.state_of(b_addr), "down");
+  auto trace = a.events->trace();
+  ASSERT_GE(trace.size(), 2u);
+  EXPECT_EQ(std::vector<std::string>(trace.end() - 2, trace.end()),
+            (std::vector<std::string>{"node_unreachable:b", "node_down:b"}));
   auto evs = a.events->events();
-  ASSERT_EQ(evs.back().kind, cluster_event_kind::node_down);
-  EXPECT_EQ(evs.back().reason, "connection lost");
+  EXPECT_EQ(evs[evs.size() - 2].reason, "connection lost");
+  EXPECT_EQ(evs.back().reason, "process gone");
+  EXPECT_EQ(a.row(b_addr)->reason, "process gone");
+  // c: its own probe could not tell; a's notice downs b there.
+  EXPECT_EQ(c.state_of(b_addr), "down");
+  auto down = last_event(c, cluster_event_kind::node_down, "b");
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->reason, "process gone (by " + a_addr + ")");
+  // No quarantine after "process gone": the same address is redialed as before.
+  EXPECT_EQ(a.events->count(cluster_event_kind::join_refused), 0u);
+}
+
+// A lost connection to a live member (the probe is accepted: a cut link, a reset) keeps it
+// unreachable, redialed; a redial that succeeds makes it reachable again, never down.
+TEST_F(agent_test, t301b_lost_connection_to_a_live_member_is_not_down) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  advance(1s);
+  auto probes_before = probes;
+  lose_connection(a, b);
+  EXPECT_EQ(probes, probes_before + 1);
+  EXPECT_EQ(a.state_of(b_addr), "unreachable");
+  EXPECT_EQ(a.row(b_addr)->reason, "connection lost");
+  advance(500ms);  // a redials after reconnect_min: a fresh connection, b answers
+  EXPECT_EQ(a.state_of(b_addr), "up");
+  EXPECT_EQ(a.events->trace(), (std::vector<std::string>{"node_up:b", "node_unreachable:b",
+                                                         "node_reachable:b"}));
+  advance(3s);
+  EXPECT_EQ(a.events->count(cluster_event_kind::node_down), 0u);
+  EXPECT_EQ(b.events->count(cluster_event_kind::node_down), 0u);
 }
 
 // Steady heartbeats raise no suspicion, however long.
@@ -355,34 +447,50 @@ TEST_F(agent_test, t302_no_false_suspicion_with_steady_heartbeats) {
 }
 
 // A hung member (no heartbeats, connection open) is unreachable within 2 s with the
-// default settings, down after unreachable_down, and up again (same incarnation, no
-// restart) once it runs again.
-TEST_F(agent_test, t303_hung_member_unreachable_then_down_then_rejoins) {
+// default settings. a leads and its side wins (1 of 2, holding the smallest address): it
+// downs b stable_after later. Once b runs again, its first heartbeat brings it a's notice
+// (it fences, self_downed), and it is back up (same incarnation, no restart) after its
+// quarantine (2 x stable_after).
+TEST_F(agent_test, t303_hung_member_unreachable_then_downed_then_rejoins_after_quarantine) {
   auto a = start("a", 7001, {a_addr});
   auto b = start("b", 7002, {a_addr});
   advance(5s);
   freeze(b);
-  caf::timespan waited{0};
-  while (a.state_of(b_addr) == "up" && waited < 5s) {
-    advance(10ms);
-    waited += 10ms;
-  }
+  auto waited = advance_until([&] { return a.state_of(b_addr) != "up"; }, 5s);
   EXPECT_EQ(a.state_of(b_addr), "unreachable");
   EXPECT_GE(waited, 1300ms);
   EXPECT_LE(waited, 2000ms);
-  advance(defaults::unreachable_down);
+  waited = advance_until([&] { return a.state_of(b_addr) == "down"; }, 5s);
   EXPECT_EQ(a.state_of(b_addr), "down");
-  EXPECT_NE(a.events->events().back().reason.find("unreachable for"), std::string::npos);
+  EXPECT_EQ(waited, 1000ms) << "down exactly stable_after after the last change";
+  auto down = last_event(a, cluster_event_kind::node_down, "b");
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->reason, "unreachable on the minority side");
+  auto downed_at = clock_now();
   thaw(b);
-  advance(2s);
+  advance(10ms);
+  ASSERT_EQ(b.events->count(cluster_event_kind::self_downed), 1u);
+  auto self_downed = *last_event(b, cluster_event_kind::self_downed, "a");
+  EXPECT_EQ(self_downed.reason, "unreachable on the minority side");
+  EXPECT_EQ(self_downed.address, a_addr);
+  EXPECT_EQ(b.row(b_addr)->state, member_state::down);
+  EXPECT_FALSE(b.view->get()->lease_valid);
+  // Its heartbeats reach a at once, but a takes it back only after the quarantine.
+  advance_until([&] { return a.state_of(b_addr) == "up"; }, 5s);
   EXPECT_EQ(a.state_of(b_addr), "up");
+  EXPECT_GE(clock_now() - downed_at, 2000ms);
+  EXPECT_LE(clock_now() - downed_at, 2300ms);
+  advance(500ms);
   EXPECT_EQ(b.state_of(a_addr), "up");
-  auto evs = a.events->events();
-  EXPECT_EQ(evs.back().kind, cluster_event_kind::node_up);
-  EXPECT_EQ(evs.back().reason, "rejoined");
+  EXPECT_EQ(b.row(b_addr)->state, member_state::up);
+  EXPECT_TRUE(b.view->get()->lease_valid);
+  auto up = last_event(a, cluster_event_kind::node_up, "b");
+  EXPECT_EQ(up->reason, "rejoined");
   EXPECT_EQ(a.events->trace(),
             (std::vector<std::string>{"node_up:b", "node_unreachable:b", "node_down:b",
                                       "node_up:b"}));
+  EXPECT_EQ(a.events->count(cluster_event_kind::join_refused), 0u);
+  EXPECT_EQ(b.events->count(cluster_event_kind::join_refused), 0u);
 }
 
 // A short pause (below the detection time) is absorbed.
@@ -397,10 +505,11 @@ TEST_F(agent_test, t304_short_pause_is_absorbed) {
   EXPECT_EQ(a.events->count(cluster_event_kind::node_unreachable), 0u);
 }
 
-// An unreachable member whose heartbeats come back is reachable again.
+// An unreachable member whose heartbeats come back (before the resolver decides) is
+// reachable again.
 TEST_F(agent_test, t305_unreachable_then_reachable) {
-  auto a = start("a", 7001, {a_addr});
-  auto b = start("b", 7002, {a_addr});
+  auto a = start(settings("a", 7001, {a_addr}, 5s));
+  auto b = start(settings("b", 7002, {a_addr}, 5s));
   advance(5s);
   freeze(b);
   advance(3s);
@@ -433,9 +542,9 @@ TEST_F(agent_test, t306_heartbeats_are_acknowledged) {
 // Each heartbeat carries the sender's observation (whom it sees unreachable): with c hung,
 // a learns from b's heartbeats that b sees c unreachable too.
 TEST_F(agent_test, t307_observations_travel_with_heartbeats) {
-  auto a = start("a", 7001, {a_addr});
-  auto b = start("b", 7002, {a_addr});
-  auto c = start("c", 7003, {a_addr});
+  auto a = start(settings("a", 7001, {a_addr}, 5s));
+  auto b = start(settings("b", 7002, {a_addr}, 5s));
+  auto c = start(settings("c", 7003, {a_addr}, 5s));
   advance(5s);
   EXPECT_TRUE(a.row(b_addr)->sees_unreachable.empty());
   freeze(c);
@@ -479,6 +588,252 @@ TEST_F(agent_test, t308_quorum_lease_ends_without_acks_from_a_winning_side) {
   EXPECT_TRUE(a.view->get()->lease_valid);
 }
 
+// The leader of a 3-member view (a, the smallest address) downs a hung member exactly
+// stable_after after the last change of the view (its own verdict, or b's observation,
+// whichever came last), not before; b, not the leader, never downs it itself: it learns
+// it from a's notice ("by" a).
+TEST_F(agent_test, t309_leader_downs_exactly_at_stable_after_non_leader_follows_the_notice) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  auto c = start("c", 7003, {a_addr});
+  advance(5s);
+  freeze(c);
+  std::optional<caf::actor_clock::time_point> unreachable_at, observed_at, down_at;
+  advance_until(
+    [&] {
+      auto t = clock_now();
+      if (!unreachable_at && a.state_of(c_addr) == "unreachable")
+        unreachable_at = t;
+      if (!observed_at && a.row(b_addr)->sees_unreachable == std::vector<std::string>{c_addr})
+        observed_at = t;
+      if (!down_at && a.state_of(c_addr) == "down")
+        down_at = t;
+      return down_at.has_value();
+    },
+    10s);
+  ASSERT_TRUE(unreachable_at && observed_at && down_at);
+  EXPECT_EQ(*down_at - std::max(*unreachable_at, *observed_at), 1000ms);
+  auto down = last_event(a, cluster_event_kind::node_down, "c");
+  EXPECT_EQ(down->reason, "unreachable on the minority side");
+  // b followed a's notice (the same instant in this scheduler).
+  EXPECT_EQ(b.state_of(c_addr), "down");
+  auto b_down = last_event(b, cluster_event_kind::node_down, "c");
+  ASSERT_TRUE(b_down);
+  EXPECT_EQ(b_down->reason, "unreachable on the minority side (by " + a_addr + ")");
+  EXPECT_EQ(b.events->count(cluster_event_kind::node_down), 1u);
+  // The majority keeps its lease; nobody else was downed.
+  EXPECT_TRUE(a.view->get()->lease_valid);
+  EXPECT_TRUE(b.view->get()->lease_valid);
+  EXPECT_EQ(a.state_of(b_addr), "up");
+  EXPECT_EQ(b.state_of(a_addr), "up");
+}
+
+// A side that does not win never downs anybody: a (the smallest address) hangs, so b's side
+// is 1 of 2 without the smallest address. b leads its side, sees a unreachable for long,
+// and downs nobody; it holds no lease (it fences) meanwhile.
+TEST_F(agent_test, t310_a_losing_side_downs_nobody) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  advance(5s);
+  freeze(a);
+  advance(10s);
+  EXPECT_EQ(b.state_of(a_addr), "unreachable");
+  EXPECT_EQ(b.events->count(cluster_event_kind::node_down), 0u);
+  EXPECT_FALSE(b.view->get()->lease_valid);
+  thaw(a);
+  advance(1s);
+  EXPECT_EQ(b.state_of(a_addr), "up");
+  EXPECT_EQ(a.state_of(b_addr), "up");
+  EXPECT_EQ(a.events->count(cluster_event_kind::node_down), 0u);
+}
+
+// A notice about this node itself (here sent as a, the leader, by the test): it drops its
+// quorum lease at once, reports self_downed, keeps running, and shows itself down.
+TEST_F(agent_test, t311_a_notice_about_itself_drops_the_lease_at_once) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  auto c = start("c", 7003, {a_addr});
+  advance(2s);
+  ASSERT_TRUE(c.view->get()->lease_valid);
+  auto inc = c.view->get()->self.incarnation;
+  caf::send_as(a.agent, c.agent, down_notice_atom::value,
+               down_notice{c_addr, inc, down_reason::indirectly_connected, a_addr, 2000});
+  run();
+  EXPECT_FALSE(c.view->get()->lease_valid);
+  ASSERT_EQ(c.events->count(cluster_event_kind::self_downed), 1u);
+  auto ev = *last_event(c, cluster_event_kind::self_downed, "a");
+  EXPECT_EQ(ev.reason, "indirectly connected");
+  EXPECT_EQ(ev.address, a_addr);
+  EXPECT_EQ(ev.detail, "quarantined for 2000 ms");
+  EXPECT_EQ(c.row(c_addr)->state, member_state::down);
+  EXPECT_EQ(c.row(c_addr)->reason, "downed by " + a_addr + ": indirectly connected");
+  // A notice about another incarnation of it, or from a non-member, changes nothing.
+  caf::send_as(a.agent, b.agent, down_notice_atom::value,
+               down_notice{b_addr, 1, down_reason::indirectly_connected, a_addr, 2000});
+  caf::anon_send(b.agent, down_notice_atom::value,
+                 down_notice{b_addr, b.view->get()->self.incarnation,
+                             down_reason::indirectly_connected, a_addr, 2000});
+  run();
+  EXPECT_EQ(b.events->count(cluster_event_kind::self_downed), 0u);
+  EXPECT_TRUE(b.view->get()->lease_valid);
+}
+
+// Quarantine: a member downed by the resolver may not come back before 2 x stable_after;
+// its handshake is refused with the reason on both sides; a second downing doubles the
+// period. (b cannot learn it was downed here: its view has a down already, so a's notice,
+// from a non-member, is ignored, and b keeps redialing a.)
+TEST_F(agent_test, t312_quarantine_refuses_a_rejoin_and_doubles_on_a_second_downing) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  for (auto period : {2000ms, 4000ms}) {
+    SCOPED_TRACE(period.count());
+    a.events->clear();
+    b.events->clear();
+    advance(5s);
+    freeze(b);
+    advance_until([&] { return a.state_of(b_addr) == "down"; }, 5s);
+    ASSERT_EQ(a.state_of(b_addr), "down");
+    auto downed_at = clock_now();
+    // While frozen, b's view loses a (its agent "stopped"): b redials a once it runs.
+    caf::anon_send(b.agent, caf::down_msg{a.agent.address(), caf::exit_reason::kill});
+    thaw(b);
+    advance(500ms);
+    ASSERT_EQ(b.state_of(a_addr), "down");
+    auto refused = last_event(a, cluster_event_kind::join_refused, "b");
+    ASSERT_TRUE(refused) << "b's handshake during the quarantine";
+    EXPECT_EQ(refused->reason, "not_a_member: quarantined for " + std::to_string(period.count())
+                                 + " ms after being downed (unreachable on the minority side)");
+    // The dialer's side (its hello was refused outright: it knows a by address only).
+    auto theirs = last_event(b, cluster_event_kind::join_refused, "");
+    ASSERT_TRUE(theirs);
+    EXPECT_EQ(theirs->address, a_addr);
+    EXPECT_NE(theirs->reason.find("quarantined for"), std::string::npos) << theirs->reason;
+    EXPECT_EQ(a.state_of(b_addr), "down");
+    advance_until([&] { return a.state_of(b_addr) == "up"; }, 10s);
+    EXPECT_EQ(a.state_of(b_addr), "up");
+    EXPECT_GE(clock_now() - downed_at, period);
+    EXPECT_LE(clock_now() - downed_at, period + 1000ms);
+    advance(1s);
+    EXPECT_EQ(b.state_of(a_addr), "up");
+  }
+}
+
+// A member that stayed up for quarantine_reset starts again at 2 x stable_after.
+TEST_F(agent_test, t313_quarantine_starts_afresh_after_a_long_uptime) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  auto downed_then_back = [&] {
+    advance(5s);
+    freeze(b);
+    advance_until([&] { return a.state_of(b_addr) == "down"; }, 5s);
+    auto downed_at = clock_now();
+    thaw(b);
+    advance_until([&] { return a.state_of(b_addr) == "up"; }, 70s);
+    return clock_now() - downed_at;
+  };
+  auto first = downed_then_back();
+  EXPECT_GE(first, 2000ms);
+  EXPECT_LT(first, 2500ms);
+  advance(defaults::quarantine_reset);
+  auto again = downed_then_back();
+  EXPECT_GE(again, 2000ms);
+  EXPECT_LT(again, 2500ms) << "not doubled: b stayed up for quarantine_reset";
+}
+
+// A lost connection whose probe is accepted while the member cannot be redialed (a cut
+// link): it stays unreachable, then the leader (a, its side winning) downs it after
+// stable_after, "unreachable on the minority side". No "process gone" without a refusal.
+TEST_F(agent_test, t314_cut_link_stays_unreachable_until_the_resolver_decides) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  advance(1s);
+  listening.erase(b_addr);  // a's redials of b fail
+  probe_accepts.insert(b_addr);
+  lose_connection(a, b);
+  EXPECT_EQ(a.state_of(b_addr), "unreachable");
+  auto waited = advance_until([&] { return a.state_of(b_addr) == "down"; }, 5s);
+  EXPECT_EQ(waited, 1000ms);
+  auto down = last_event(a, cluster_event_kind::node_down, "b");
+  EXPECT_EQ(down->reason, "unreachable on the minority side");
+}
+
+// A bridge partition: the link b-c is cut (each dials the other through its own alias,
+// which the test removes), a still reaches both. a leads everyone's view; b and c are
+// indirectly connected: a downs both, tells them (self_downed) and keeps the lease alone.
+// After the quarantine a takes both back and introduces them to each other: b and c make
+// each other members again (unreachable: "up at" a) instead of keeping each other down,
+// so all three views have the same members; the cut still stands, so a downs them again,
+// now for twice as long. Once the link is restored everything converges.
+TEST_F(agent_test, t315_bridge_partition_downs_the_ends_and_views_agree_after_readmission) {
+  const std::string b_alias = "127.0.0.1:17002", c_alias = "127.0.0.1:17003";
+  auto a = start("a", 7001, {a_addr});
+  auto sb = settings("b", 7002, {a_addr});
+  sb.connect_via[c_addr] = c_alias;
+  auto b = start(sb);
+  listening[b_alias] = b.agent;
+  auto sc = settings("c", 7003, {a_addr});
+  sc.connect_via[b_addr] = b_alias;
+  auto c = start(sc);
+  listening[c_alias] = c.agent;
+  advance(3s);
+  ASSERT_EQ(b.state_of(c_addr), "up");
+  ASSERT_EQ(c.state_of(b_addr), "up");
+  // cut b-c
+  listening.erase(b_alias);
+  listening.erase(c_alias);
+  lose_connection(b, c);
+  lose_connection(c, b);
+  advance_until([&] { return a.state_of(b_addr) == "down" && a.state_of(c_addr) == "down"; },
+                5s);
+  ASSERT_EQ(a.state_of(b_addr), "down");
+  ASSERT_EQ(a.state_of(c_addr), "down");
+  EXPECT_EQ(last_event(a, cluster_event_kind::node_down, "b")->reason, "indirectly connected");
+  EXPECT_EQ(last_event(a, cluster_event_kind::node_down, "c")->reason, "indirectly connected");
+  for (auto* n : {&b, &c}) {
+    EXPECT_EQ(n->events->count(cluster_event_kind::self_downed), 1u) << n->address;
+    EXPECT_FALSE(n->view->get()->lease_valid) << n->address;
+    EXPECT_EQ(n->events->count(cluster_event_kind::node_down, "a"), 0u) << n->address;
+  }
+  EXPECT_TRUE(a.view->get()->lease_valid) << "a alone is M now";
+  // After the quarantine a takes them back; b and c readmit each other (a introduced them).
+  advance_until([&] { return a.state_of(b_addr) == "up" && a.state_of(c_addr) == "up"; }, 5s);
+  ASSERT_EQ(a.state_of(b_addr), "up");
+  ASSERT_EQ(a.state_of(c_addr), "up");
+  advance(50ms);
+  for (auto [n, other] : {std::pair{&b, c_addr}, std::pair{&c, b_addr}}) {
+    EXPECT_EQ(n->state_of(other), "unreachable") << n->address;
+    EXPECT_EQ(n->row(other)->reason, "up at " + a_addr) << n->address;
+  }
+  // The cut stands: downed again, quarantined for twice as long.
+  advance_until([&] { return a.state_of(b_addr) == "down"; }, 5s);
+  ASSERT_EQ(a.state_of(b_addr), "down");
+  auto second_down = clock_now();
+  listening[b_alias] = b.agent;
+  listening[c_alias] = c.agent;
+  advance_until(
+    [&] {
+      for (auto* n : {&a, &b, &c})
+        for (auto& row : n->view->get()->members)
+          if (row.state != member_state::up)
+            return false;
+      return true;
+    },
+    10s);
+  EXPECT_GE(clock_now() - second_down, 4000ms);
+  advance(500ms);  // acks renew the leases
+  for (auto* n : {&a, &b, &c}) {
+    for (auto& row : n->view->get()->members)
+      EXPECT_EQ(row.state, member_state::up) << n->address << " sees " << row.info.address;
+    EXPECT_TRUE(n->view->get()->lease_valid) << n->address;
+  }
+  EXPECT_EQ(a.events->count(cluster_event_kind::self_downed), 0u);
+  // The downed ends never turned on a, and only a's handshakes took them back.
+  for (auto* n : {&b, &c}) {
+    EXPECT_EQ(n->events->count(cluster_event_kind::node_down, "a"), 0u) << n->address;
+    EXPECT_EQ(n->events->count(cluster_event_kind::self_downed), 2u) << n->address;
+  }
+}
+
 // --- 4xx: restarts, leaving, removal ---------------------------------------------------
 
 // A restarted node is a new member: the old incarnation is removed.
@@ -490,8 +845,9 @@ TEST_F(agent_test, t401_restart_is_a_new_incarnation) {
   auto b2 = start("b", 7002, {a_addr});
   EXPECT_NE(b2.view->get()->self.incarnation, first);
   EXPECT_EQ(a.state_of(b_addr), "up");
-  EXPECT_EQ(a.events->trace(), (std::vector<std::string>{"node_up:b", "node_down:b",
-                                                         "node_removed:b", "node_up:b"}));
+  EXPECT_EQ(a.events->trace(),
+            (std::vector<std::string>{"node_up:b", "node_unreachable:b", "node_down:b",
+                                      "node_removed:b", "node_up:b"}));
   auto rows = a.view->get()->members;
   EXPECT_EQ(rows.size(), 2u);
 }
@@ -601,6 +957,19 @@ TEST_F(agent_test, t505_conflict_after_partition_older_registration_wins) {
   EXPECT_GE(b.events->count(cluster_event_kind::name_conflict), 1u);
   auto still = call<std::string>(new_svc, echo_atom::value, std::string{"alive"});
   EXPECT_TRUE(still);
+}
+
+// Stray messages (an error, an unexpected answer from a local actor) never stop the
+// agent: CAF 0.17 would quit an actor on an unhandled error message.
+TEST_F(agent_test, t506_stray_messages_do_not_stop_the_agent) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  caf::anon_send(a.agent, caf::make_error(caf::sec::unexpected_message));
+  caf::anon_send(a.agent, ok_atom::value);
+  caf::anon_send(a.agent, std::string{"garbage"}, 42);
+  run();
+  EXPECT_TRUE(call<ok_atom>(a.agent, register_name_atom::value, std::string{"echo"}, echo()));
+  EXPECT_EQ(b.state_of(a_addr), "up");
 }
 
 TEST(name_conflict_rule, older_wins_then_address_then_incarnation) {

@@ -8,16 +8,20 @@
 /// | event                 | level | when                                                 |
 /// |-----------------------|-------|------------------------------------------------------|
 /// | `node_up`             | info  | a member completed the handshake (first or rejoined) |
-/// | `node_unreachable`    | warn  | the failure detector suspects an up member (`phi`)   |
+/// | `node_unreachable`    | warn  | the failure detector suspects an up member (`phi`), or its connection closed (`reason` "connection lost") |
 /// | `node_reachable`      | info  | heartbeats from an unreachable member arrive again   |
-/// | `node_down`           | warn  | a member is down (lost, unreachable, left); `reason` |
+/// | `node_down`           | warn  | a member is down (process gone, downed by the split-brain resolver, left); `reason` |
 /// | `node_removed`        | info  | a member is forgotten; `reason` says why             |
 /// | `join_refused`        | warn  | a handshake failed, on both sides; `reason`: error   |
 /// | `name_conflict`       | warn  | two nodes registered one name; `name`, `detail`      |
 /// | `connection_rejected` | warn  | a connection on the node port closed before it became a peer |
+/// | `self_downed`         | warn  | this node was downed by the split-brain resolver's leader: no quorum lease until it rejoined |
 ///
 /// `name_conflict`: the winner in `detail`. `connection_rejected`: `address` is the remote
 /// ip:port, `reason` why, `peer` empty.
+/// `self_downed`: `peer`, `address` and `incarnation` name the leader that decided (this
+/// node itself when it downed itself), `reason` is the leader's reason, `detail` the
+/// quarantine ("quarantined for 2000 ms": no rejoin with the members that downed it before).
 /// `join_refused` on the dialer's side names the acceptor in `peer` once its challenge
 /// arrived (a refused `auth`, or an acceptor that could not prove the secret); a `hello`
 /// refused outright leaves `peer` empty, `address` is the dialed member's.
@@ -48,6 +52,7 @@ enum class cluster_event_kind : uint8_t {
   join_refused,
   name_conflict,
   connection_rejected,
+  self_downed,
 };
 
 /// The stable name of `x`, e.g. "node_down".
@@ -62,7 +67,8 @@ struct cluster_event {
   std::string peer;
   std::string address;
   uint64_t incarnation = 0;
-  /// Why (node_down, node_removed, join_refused, connection_rejected).
+  /// Why (node_down, node_removed, join_refused, connection_rejected, self_downed; a
+  /// node_unreachable whose connection closed: "connection lost").
   std::string reason;
   /// node_unreachable: the suspicion level that crossed the threshold.
   double phi = 0;

@@ -13,12 +13,13 @@
 /// |---------------|-------------------------------------------------------------|-----------------------|
 /// | `joining`     | handshake in progress                                       | -                     |
 /// | `up`          | authenticated, heartbeats arriving                          | `node_up` / `node_reachable` |
-/// | `unreachable` | phi-accrual detector suspects it (hung, or link stalled)    | `node_unreachable`    |
-/// | `down`        | connection lost, it left, or unreachable for too long       | `node_down` (reason)  |
+/// | `unreachable` | phi-accrual detector suspects it (hung, or link stalled), or its connection closed | `node_unreachable` |
+/// | `down`        | process gone, downed by the split-brain resolver, or it left | `node_down` (reason)  |
 /// | `removed`     | forgotten: left, replaced by a new incarnation, or down too long | `node_removed`   |
 ///
-/// A down member's address is redialed with backoff, so a node that was only cut off comes
-/// back `up` with the same incarnation, without a restart.
+/// A down member's address is redialed with backoff (after its quarantine when the
+/// resolver downed it, node_agent.hpp), so a node that was only cut off comes back `up`
+/// with the same incarnation, without a restart.
 ///
 /// ```cpp
 /// for (auto& m : warden::cluster_view_of(sys)->members)
@@ -72,7 +73,8 @@ const char* to_string(member_state x);
 struct member_status {
   member_info info;
   member_state state = member_state::joining;
-  /// Why the member is down or removed ("connection lost", "left", ...).
+  /// Why the member is down or removed ("process gone", "left", ...), or unreachable
+  /// ("connection lost"); for this node's own row while it is downed, "downed by ...".
   std::string reason;
   /// The detector's current suspicion (0 for this node and members without heartbeats).
   double phi = 0;

@@ -9,18 +9,34 @@
 /// 1. the dialer connects (middleman `connect_atom`, never a blocking call) and sends
 ///    `hello`: cluster name, its identity, a fingerprint of its failure-detector settings,
 ///    its registered message types and a random nonce. The acceptor refuses another
-///    cluster (`errc::cluster_mismatch`), other detector settings (`settings_mismatch`) or
-///    other message types (`types_mismatch`), else answers with its identity, its own
-///    nonce and proof = HMAC-SHA256(secret, dialer's nonce + its identity);
+///    cluster (`errc::cluster_mismatch`), other detector or resolver settings
+///    (`settings_mismatch`), other message types (`types_mismatch`) or a member in
+///    quarantine (`not_a_member`, below), else answers with its identity, its own nonce and
+///    proof = HMAC-SHA256(secret, dialer's nonce + its identity);
 /// 2. the dialer checks the proof and sends its own proof over the acceptor's nonce, its
 ///    members and its names; the acceptor checks it (`errc::auth_failed`) and answers
 ///    with its members and names. The secret never crosses the wire.
 /// Every step has the handshake timeout; no call the agent makes can hang.
 ///
 /// Failure detection: a remote monitor on the peer's agent reports a closed connection
-/// within milliseconds (`node_down`, reason "connection lost"); application heartbeats
-/// every `heartbeat_interval` feed the detector, which marks a silent peer `unreachable`
-/// (a hung or stalled node), and `down` after `unreachable_down` more.
+/// within milliseconds: the member becomes `unreachable` ("connection lost"), is redialed,
+/// and its advertised address is probed with a raw TCP connect off the agent's thread; a
+/// refused connect means the process is gone: `down` at once ("process gone"). Application
+/// heartbeats every `heartbeat_interval` feed the detector, which marks a silent peer
+/// `unreachable` (a hung or stalled node, a cut link).
+///
+/// Downing: every heartbeat carries the sender's observation (whom it sees unreachable);
+/// a `reachability_tracker` collects them and the split-brain resolver (downing.hpp) runs
+/// after every change and when its decision falls due. Only its leader downs, once the view
+/// was stable for `downing.stable_after`, and sends a `down_notice` to every member it sees
+/// reachable (the downed one included); receivers mark the member down too, and a node
+/// that learns it was downed itself drops its quorum lease (`self_downed`). A member downed
+/// this way is quarantined: its handshakes are refused ("quarantined for N ms after being
+/// downed (reason)") for 2 x stable_after, doubling per consecutive downing up to
+/// `defaults::quarantine_max`, reset once it stayed up `defaults::quarantine_reset`; the
+/// downed node likewise refuses and does not redial the members that downed it until the
+/// quarantine the notice announced is over. Rules and reasons: docs/cluster-services.md,
+/// "How the agent applies the resolver".
 ///
 /// ```cpp
 /// warden::agent_settings s;
@@ -41,9 +57,11 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
 
 #include "warden/cluster_event.hpp"
 #include "warden/cluster_names.hpp"
+#include "warden/downing.hpp"
 #include "warden/failure_detector.hpp"
 #include "warden/membership.hpp"
 
@@ -59,7 +77,10 @@ namespace warden {
 // unreachable) answered by (heartbeat_ack_atom, address, incarnation, seq) for the quorum
 // lease; (name_add_atom, name_entry);
 // (name_del_atom, name, owner address, incarnation); (leave_atom, address, incarnation)
-// -> ok_atom; an internal "introduce" (member_info) when a member comes up.
+// -> ok_atom; (down_notice_atom, down_notice) from the resolver's leader (relayed once by
+// a receiver that reaches the downed member; sent back to a downed member whose heartbeat
+// arrives during its quarantine); an internal "introduce" (member_info) when a member
+// comes up.
 // Local API:
 //   (register_name_atom, std::string name, caf::actor target) -> ok_atom | errc::name_taken
 //   (unregister_name_atom, std::string name) -> ok_atom
@@ -72,6 +93,7 @@ using heartbeat_ack_atom = caf::atom_constant<caf::atom("wHbAck")>;
 using name_add_atom = caf::atom_constant<caf::atom("wNameAdd")>;
 using name_del_atom = caf::atom_constant<caf::atom("wNameDel")>;
 using leave_atom = caf::atom_constant<caf::atom("wLeave")>;
+using down_notice_atom = caf::atom_constant<caf::atom("wDownNote")>;
 using register_name_atom = caf::atom_constant<caf::atom("wRegName")>;
 using unregister_name_atom = caf::atom_constant<caf::atom("wUnregName")>;
 using route_atom = caf::atom_constant<caf::atom("route")>;
@@ -82,9 +104,47 @@ inline constexpr auto reconnect_min = std::chrono::milliseconds{200};
 inline constexpr auto reconnect_max = std::chrono::milliseconds{5000};
 inline constexpr auto handshake_timeout = std::chrono::milliseconds{2000};
 inline constexpr auto heartbeat_interval = std::chrono::milliseconds{200};
-inline constexpr auto unreachable_down = std::chrono::milliseconds{10000};
 inline constexpr auto down_removal = std::chrono::milliseconds{60000};
+/// Quarantine of a downed member: 2 x stable_after at first, doubling per consecutive
+/// downing of the same member up to this.
+inline constexpr auto quarantine_max = std::chrono::milliseconds{60000};
+/// A member back up this long starts again at 2 x stable_after when it is next downed.
+inline constexpr auto quarantine_reset = std::chrono::milliseconds{60000};
+/// Longest wait for the raw TCP probe of a member whose connection closed (and never more
+/// than the handshake timeout).
+inline constexpr auto probe_timeout = std::chrono::milliseconds{500};
 } // namespace defaults
+
+/// What a raw TCP connect to a member's advertised address found, after its connection
+/// closed (the "process gone" fast path; nodes/src/internal/process_probe.hpp connects).
+enum class probe_result : uint8_t {
+  /// Connection refused: nothing listens there, the process is gone.
+  refused,
+  /// Something accepted: the process lives (hung, or a link is cut).
+  accepted,
+  /// No answer in time, or another error.
+  no_answer,
+};
+
+/// The split-brain resolver's decision to down a member, as sent to the other members.
+struct down_notice {
+  /// The downed member.
+  std::string address;
+  uint64_t incarnation = 0;
+  /// A `down_reason` ("unreachable on the minority side", "process gone", ...).
+  std::string reason;
+  /// The address of the member that decided (the resolver's leader).
+  std::string leader;
+  /// How much of the downed member's quarantine is left, as the sender counts it (0: none,
+  /// "process gone"). The downed node keeps the members that downed it out that long.
+  int64_t quarantine_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, down_notice& x) {
+  return f(caf::meta::type_name("warden_down_notice"), x.address, x.incarnation, x.reason,
+           x.leader, x.quarantine_ms);
+}
 
 /// Everything the agent needs; the node fills it from its configuration.
 struct agent_settings {
@@ -100,8 +160,15 @@ struct agent_settings {
   caf::timespan handshake_timeout = defaults::handshake_timeout;
   caf::timespan reconnect_min = defaults::reconnect_min;
   caf::timespan reconnect_max = defaults::reconnect_max;
-  caf::timespan unreachable_down = defaults::unreachable_down;
   caf::timespan down_removal = defaults::down_removal;
+  /// The split-brain resolver: {stable_after, 3 x stable_after} from
+  /// `cluster.stable_after_ms`; quarantines start at 2 x stable_after.
+  downing_settings downing;
+  /// Probes a member's advertised address after its connection closed. Empty: a raw TCP
+  /// connect (timeout min(handshake_timeout, defaults::probe_timeout)) on a short-lived
+  /// thread of its own, never the agent's, never through `connect_via`. Tests inject one;
+  /// an injected probe runs synchronously on the agent's thread.
+  std::function<probe_result(const std::string& address)> probe;
   /// Extra settings every member must share (the transport heartbeat, for instance):
   /// part of the fingerprint compared in the handshake.
   std::string settings_extra;
@@ -114,8 +181,12 @@ struct agent_settings {
   std::function<uint64_t()> wall_clock_us;
 };
 
-/// The detector settings as one comparable string, e.g. "hb=200ms pause=800ms ...".
+/// The detector and resolver settings as one comparable string, e.g.
+/// "heartbeat=200ms threshold=8 pause=800ms min_std=100ms stable_after=1000ms".
 std::string settings_fingerprint(const agent_settings& s);
+
+/// "refused", "accepted" or "no_answer".
+const char* to_string(probe_result x);
 
 /// Spawns the agent. `transport` answers `(connect_atom, host, port)` like CAF's
 /// middleman actor (tests give a fake). `detached`: own thread, so a busy scheduler cannot

@@ -13,7 +13,9 @@
 /// 1/0, yes/no, on/off), lists from env as comma-separated text, list flags repeatable
 /// (all of them together replace the list from env or file). An env var that is set but
 /// empty counts as set (empty string, empty list; an error for numbers). Unknown
-/// `WARDEN_*` env vars are ignored; unknown keys in the file or in `--set` are errors.
+/// `WARDEN_*` env vars are ignored; unknown keys in the file or in `--set` are errors. A
+/// retired setting (`cluster.unreachable_down_ms`) is an error from every source, naming
+/// what replaced it.
 ///
 /// Loading checks everything and returns either the whole config or one
 /// `errc::invalid_config` error whose context is one message string, e.g.
@@ -123,8 +125,10 @@ struct cluster_settings {
   milliseconds call_timeout{5000};
   milliseconds reconnect_min{200};
   milliseconds reconnect_max{5000};
-  /// Unreachable this long -> down.
-  milliseconds unreachable_down{10000};
+  /// The split-brain resolver's stable-after: the view must not change for this long
+  /// before the leader downs unreachable members (downing.hpp); quarantines start at twice
+  /// this. Replaces the retired `cluster.unreachable_down_ms`.
+  milliseconds stable_after{1000};
   /// Down this long -> removed (forgotten).
   milliseconds down_removal{60000};
   /// Largest BASP frame payload a node accepts on its port (64 MiB); a peer that sends a

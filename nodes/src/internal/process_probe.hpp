@@ -11,19 +11,16 @@
 #include <cstdint>
 #include <string>
 
+#include "warden/node_agent.hpp"
+
 namespace warden::internal {
 
-enum class probe_result {
-  /// ECONNREFUSED: nothing listens there (the process is gone, or never bound the port).
-  refused,
-  /// The connect completed: something listens (a live, hung or stopped process).
-  accepted,
-  /// No answer within the timeout, or another error (unreachable host, bad address).
-  no_answer,
-};
-
-/// "refused", "accepted" or "no_answer".
-const char* to_string(probe_result x);
+/// `warden::probe_result` (node_agent.hpp, where the agent's injectable probe needs it):
+/// refused = ECONNREFUSED, nothing listens there (the process is gone, or never bound the
+/// port); accepted = the connect completed, something listens (a live, hung or stopped
+/// process); no_answer = nothing within the timeout, or another error (unreachable host,
+/// bad address). `warden::to_string` names them.
+using warden::probe_result;
 
 /// Connects to `host`:`port` (IPv4 literal or name) without blocking longer than `timeout`,
 /// then closes the socket without sending anything.
