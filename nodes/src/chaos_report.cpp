@@ -618,7 +618,7 @@ const char* member_state_of(const std::string& name) {
     return "joining";
   if (name == "node_unreachable")
     return "unreachable";
-  if (name == "node_down")
+  if (name == "node_down" || name == "self_downed")
     return "down";
   if (name == "node_removed")
     return "removed";

@@ -78,6 +78,8 @@ struct manager_state {
   std::map<std::string, std::pair<caf::message, steady::time_point>> handed;
   std::shared_ptr<const cluster_snapshot> seen;
   steady::time_point seen_at;
+  /// Until when the lease holds, as far as the snapshots tell.
+  steady::time_point lease_end = steady::time_point::max();
   bool registered = false;
   bool leaving = false;
 };
@@ -102,7 +104,21 @@ std::pair<std::shared_ptr<const cluster_snapshot>, bool> current(manager_state& 
   if (lease && snap->lease_left_ms)
     lease = now + st.cfg.check_interval
             < st.seen_at + std::chrono::milliseconds{*snap->lease_left_ms};
+  if (snap->lease_valid)
+    st.lease_end = snap->lease_left_ms
+                     ? st.seen_at + std::chrono::milliseconds{*snap->lease_left_ms}
+                     : steady::time_point::max();
+  else
+    st.lease_end = std::min(st.lease_end, st.seen_at);
   return {snap, lease};
+}
+
+/// When the lease ended, as wall-clock microseconds (for the stop's log line: a paused
+/// node learns late that its lease ended; this is when its copies stopped counting).
+int64_t lease_ended_us(const manager_state& st) {
+  auto ago = std::max(steady::duration::zero(), steady::now() - st.lease_end);
+  auto at = std::chrono::system_clock::now() - std::chrono::duration_cast<std::chrono::microseconds>(ago);
+  return std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
 }
 
 /// Stops child `id` of `root` and forgets its spec (a later start adds it again).
@@ -126,7 +142,10 @@ void stop_instance(caf::event_based_actor* self, const state_ptr& st, const std:
   self->request(st->cfg.agent, local_call_timeout, unregister_name_atom::value, name)
     .then([](ok_atom) {}, [](caf::error&) {});
   remove_child(self, st->cfg.root, child_id);
-  note(*st, "cluster_service_stopped", {{"name", name}, {"reason", reason}});
+  nlohmann::json fields{{"name", name}, {"reason", reason}};
+  if (reason == "lease lost" && st->lease_end != steady::time_point::max())
+    fields["lease_ended_us"] = lease_ended_us(*st);
+  note(*st, "cluster_service_stopped", std::move(fields));
 }
 
 void start_instance(caf::event_based_actor* self, const state_ptr& st,

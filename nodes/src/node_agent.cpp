@@ -197,9 +197,13 @@ public:
         if (i == peers_.end() || i->second.info.incarnation != incarnation || !i->second.agent)
           return;
         auto agent = i->second.agent;
+        auto state = i->second.state;
         observe(i->second, std::move(sees_unreachable));
-        send(agent, heartbeat_ack_atom::value, settings_.self.address,
-             settings_.self.incarnation, seq);
+        // Only current members get acks: a member this node downed (or that left) must not
+        // renew its quorum lease here, or a paused node could hold it again after SIGCONT.
+        if (state == member_state::up || state == member_state::unreachable)
+          send(agent, heartbeat_ack_atom::value, settings_.self.address,
+               settings_.self.incarnation, seq);
       },
       [this](heartbeat_ack_atom, const std::string& address, uint64_t incarnation,
              uint64_t seq) {

@@ -626,6 +626,13 @@ TEST_F(agent_test, t309_leader_downs_exactly_at_stable_after_non_leader_follows_
   EXPECT_TRUE(b.view->get()->lease_valid);
   EXPECT_EQ(a.state_of(b_addr), "up");
   EXPECT_EQ(b.state_of(a_addr), "up");
+  // c runs again (SIGCONT): it learns it was downed and never holds the lease again
+  // before it is taken back.
+  thaw(c);
+  for (int i = 0; i < 10; ++i) {
+    advance(100ms);
+    EXPECT_FALSE(c.view->get()->lease_valid) << "after " << (i + 1) * 100 << " ms";
+  }
 }
 
 // A side that does not win never downs anybody: a (the smallest address) hangs, so b's side
