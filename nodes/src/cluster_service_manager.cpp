@@ -199,18 +199,24 @@ void check(caf::event_based_actor* self, const state_ptr& st) {
   }
   // Before it joined, a node's view is itself alone: never a placement to act on.
   bool may_run = lease && snap->joined;
-  auto desired = may_run ? placed_here(*snap, st->cfg.services)
-                         : std::vector<service_instance>{};
-  std::vector<std::string> to_stop;
-  for (auto& [name, r] : st->running)
-    if (std::find(desired.begin(), desired.end(), r.instance) == desired.end())
-      to_stop.push_back(name);
-  for (auto& name : to_stop)
-    stop_instance(self, st, name, may_run ? "placed elsewhere" : "lease lost");
-  for (auto& inst : desired)
-    if (st->running.count(inst.name) == 0 && st->starting.count(inst.name) == 0
-        && !held_elsewhere(*snap, inst.name))
-      start_instance(self, st, inst);
+  // While it still dials members that others report up, its member set differs from
+  // theirs (two views could each place a singleton on themselves, seen at start-up when
+  // two nodes' first connect failed): nothing starts or moves until the views agree.
+  bool settling = may_run && !snap->joining_members.empty();
+  if (!settling) {
+    auto desired = may_run ? placed_here(*snap, st->cfg.services)
+                           : std::vector<service_instance>{};
+    std::vector<std::string> to_stop;
+    for (auto& [name, r] : st->running)
+      if (std::find(desired.begin(), desired.end(), r.instance) == desired.end())
+        to_stop.push_back(name);
+    for (auto& name : to_stop)
+      stop_instance(self, st, name, may_run ? "placed elsewhere" : "lease lost");
+    for (auto& inst : desired)
+      if (st->running.count(inst.name) == 0 && st->starting.count(inst.name) == 0
+          && !held_elsewhere(*snap, inst.name))
+        start_instance(self, st, inst);
+  }
   auto now = steady::now();
   for (auto i = st->handed.begin(); i != st->handed.end();)
     i = now - i->second.second > st->cfg.handover_keep ? st->handed.erase(i) : std::next(i);

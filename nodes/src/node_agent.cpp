@@ -130,6 +130,8 @@ struct dial_target {
   /// Who answered the current attempt's hello (its challenge), so that a refusal after
   /// it names the acceptor; empty until then.
   member_info acceptor{};
+  /// When a current member introduced it (up there, not yet connected here).
+  std::optional<time_point> introduced_at;
 };
 
 struct pending_accept {
@@ -260,6 +262,9 @@ public:
         auto i = peers_.find(m.address);
         if (i == peers_.end() || i->second.info.incarnation < m.incarnation) {
           schedule_redial(m.address, true);
+          if (auto d = dials_.find(m.address); d != dials_.end() && !d->second.introduced_at)
+            d->second.introduced_at = now();
+          publish_view();
           return;
         }
         auto& p = i->second;
@@ -358,6 +363,11 @@ private:
     snap->names = names_;
     snap->lost_names = lost_names_;
     snap->joined = joined();
+    // Bounded: a member that stays unreachable from here must not block services forever.
+    auto introduced_wait = 2 * settings_.handshake_timeout + settings_.reconnect_max;
+    for (auto& [address, d] : dials_)
+      if (d.introduced_at && t - *d.introduced_at < introduced_wait)
+        snap->joining_members.push_back(address);
     // The lease counts the members not down: up and unreachable ones, and this node unless
     // it was downed (then it holds none until a member re-admits it).
     lease_.members(current_members(!self_down_));

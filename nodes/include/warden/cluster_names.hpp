@@ -88,6 +88,10 @@ struct cluster_snapshot {
   /// Milliseconds until the lease ends; none while it cannot end (this node alone is a
   /// winning side) or when there is no lease.
   std::optional<int64_t> lease_left_ms;
+  /// Members another member introduced (up there) that this node is still dialing, for at
+  /// most 2 x handshake timeout + reconnect_max after the introduction. While any is
+  /// listed, views of the membership differ and the cluster-service manager starts nothing.
+  std::vector<std::string> joining_members;
 };
 
 /// The current snapshot, swapped atomically by the agent.

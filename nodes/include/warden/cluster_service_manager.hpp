@@ -10,6 +10,7 @@
 /// | situation | what the manager does |
 /// |---|---|
 /// | an instance is placed here, the node joined, the lease is valid, nobody else holds the name | starts it under the root supervisor, then registers its name cluster-wide |
+/// | the node still dials members that others report up (`joining_members`) | nothing starts, stops or moves until the views agree (at most 2 x handshake timeout + reconnect_max per introduced member) |
 /// | placed here but another member still holds the name | waits: that member stops its copy and unregisters when it sees the new placement, or is downed (its names go with it); so a move is always stop there, then start here |
 /// | it runs here and is placed elsewhere (a member joined or came back) | unregisters the name, stops it |
 /// | the lease is lost or about to end (minority side, cut off) | stops every instance at once (fencing: the majority starts them only after downing this node, later than the lease ends) |

@@ -205,8 +205,11 @@ std::optional<run_result> one_run(const options& opts, const std::string& kind) 
     cfg.cluster.connect_via.push_back(route(call_port, links.back()->port()));
   }
   c.start_all();
-  if (!c.wait_all_ready(15s) || !c.wait_converged(15s))
+  if (!c.wait_all_ready(15s) || !c.wait_converged(15s)) {
+    std::cerr << "failover: the nodes did not start and converge within 15 s\n"
+              << c.diagnostics() << '\n';
     return std::nullopt;
+  }
   auto started = warden::node::start(cfg);
   if (!started) {
     std::cerr << "failover: client node: " << caf::to_string(started.error()) << '\n';
