@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "warden/detail/text.hpp"
+
 namespace warden::chaos {
 
 namespace {
@@ -27,15 +29,7 @@ std::string s_text(double ms) {
   return fmt::format("{:.2f} s", ms / 1000);
 }
 
-std::string join(const std::vector<std::string>& xs, std::string_view sep) {
-  std::string out;
-  for (auto& x : xs) {
-    if (!out.empty())
-      out += sep;
-    out += x;
-  }
-  return out;
-}
+using detail::join;
 
 } // namespace
 

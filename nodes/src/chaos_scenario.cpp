@@ -15,6 +15,9 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "warden/detail/text.hpp"
+#include "warden/detail/toml_text.hpp"
+
 #include "warden/errors.hpp"
 
 namespace warden::chaos {
@@ -67,37 +70,15 @@ bool contains(const std::vector<std::string>& xs, std::string_view x) {
   return std::find(xs.begin(), xs.end(), x) != xs.end();
 }
 
-std::string join(const std::vector<std::string>& xs, std::string_view sep = ", ") {
-  std::string out;
-  for (auto& x : xs) {
-    if (!out.empty())
-      out += sep;
-    out += x;
-  }
-  return out;
-}
+using detail::join;
+using detail::line_of;
+using detail::toml_type_name;
 
 std::string kind_names() {
   std::vector<std::string> xs;
   for (auto k : all_fault_kinds())
     xs.emplace_back(to_string(k));
   return join(xs);
-}
-
-int line_of(const toml::node& n) {
-  return static_cast<int>(n.source().begin.line);
-}
-
-const char* toml_type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "a date or time";
-  }
 }
 
 bool is_node_fault(fault_kind k) {

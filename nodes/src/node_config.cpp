@@ -14,6 +14,8 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include "warden/detail/text.hpp"
 #include <toml++/toml.h>
 
 #include "warden/errors.hpp"
@@ -140,12 +142,7 @@ std::string toml_quoted(std::string_view s) {
   return out + "\"";
 }
 
-std::string join(const std::vector<std::string>& xs, std::string_view sep) {
-  std::string out;
-  for (auto& x : xs)
-    out += (out.empty() ? "" : std::string{sep}) + x;
-  return out;
-}
+using detail::join;
 
 /// Splits env / flag list text at commas; blanks are dropped, so "" is the empty list.
 std::vector<std::string_view> split_list(std::string_view text) {

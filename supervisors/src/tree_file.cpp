@@ -17,6 +17,9 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "warden/detail/text.hpp"
+#include "warden/detail/toml_text.hpp"
+
 #include "internal/validation.hpp"
 #include "warden/errors.hpp"
 #include "warden/exit_reasons.hpp"
@@ -49,34 +52,9 @@ bool contains(const std::vector<std::string>& xs, std::string_view x) {
   return std::find(xs.begin(), xs.end(), x) != xs.end();
 }
 
-std::string join(const std::vector<std::string>& xs) {
-  std::string out;
-  for (auto& x : xs) {
-    if (!out.empty())
-      out += ", ";
-    out += x;
-  }
-  return out;
-}
-
-int line_of(const toml::node& n) {
-  return static_cast<int>(n.source().begin.line);
-}
-
-const char* toml_type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
-  }
-}
+using detail::join;
+using detail::line_of;
+using detail::toml_type_name;
 
 // Lines of the fields that validation errors point back to (0: field not given).
 struct flag_lines {
