@@ -27,6 +27,8 @@ std::map<const caf::actor_system*, std::weak_ptr<cluster_view>> views;
 } // namespace
 
 bool wins(const name_entry& x, const name_entry& y) {
+  if (x.epoch != 0 && y.epoch != 0 && x.epoch != y.epoch)
+    return x.epoch > y.epoch;
   return std::tie(x.registered_at, x.owner.address, x.owner.incarnation)
          < std::tie(y.registered_at, y.owner.address, y.owner.incarnation);
 }

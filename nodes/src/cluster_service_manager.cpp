@@ -7,6 +7,7 @@
 #include <set>
 
 #include <caf/all.hpp>
+#include <fmt/format.h>
 
 #include "warden/atoms.hpp"
 #include "warden/errors.hpp"
@@ -68,6 +69,7 @@ struct running_instance {
   service_instance instance;
   std::string child_id;
   caf::actor handle;  // the stable local name's actor, as registered cluster-wide
+  uint64_t epoch = 0;
 };
 
 struct manager_state {
@@ -76,6 +78,8 @@ struct manager_state {
   std::map<std::string, running_instance> running;  // by instance name
   std::set<std::string> starting;
   std::map<std::string, std::pair<caf::message, steady::time_point>> handed;
+  /// The highest fencing epoch seen per instance name (in any member's registration).
+  std::map<std::string, uint64_t> epochs;
   std::shared_ptr<const cluster_snapshot> seen;
   steady::time_point seen_at;
   /// Until when the lease holds, as far as the snapshots tell.
@@ -159,9 +163,16 @@ void start_instance(caf::event_based_actor* self, const state_ptr& st,
     remove_child(self, root, id);
     note(*st, event, {{"name", inst.name}, {"reason", why}});
   };
+  // Above every epoch seen for it, and above the wall clock in ms: a later placement gets
+  // a higher epoch even on a node that never saw the earlier one.
+  auto wall_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
+  auto epoch = std::max(st->epochs[inst.name] + 1, wall_ms);
+  st->epochs[inst.name] = epoch;
   self->request(root, local_call_timeout, start_child_atom::value, spec)
     .then(
-      [self, st, inst, give_up, id = spec.id](caf::actor& child) {
+      [self, st, inst, give_up, epoch, id = spec.id](caf::actor& child) {
         if (auto i = st->handed.find(inst.name); i != st->handed.end()) {
           self->send(child, takeover_atom::value, i->second.first);  // its first message
           st->handed.erase(i);
@@ -169,13 +180,13 @@ void start_instance(caf::event_based_actor* self, const state_ptr& st,
         auto stable = lookup(self->system(), inst.name);
         auto handle = stable ? *stable : child;
         self->request(st->cfg.agent, local_call_timeout, register_name_atom::value, inst.name,
-                      handle)
+                      handle, epoch)
           .then(
-            [self, st, inst, id, handle, give_up](ok_atom) {
+            [self, st, inst, id, handle, give_up, epoch](ok_atom) {
               st->starting.erase(inst.name);
-              st->running[inst.name] = running_instance{inst, id, handle};
+              st->running[inst.name] = running_instance{inst, id, handle, epoch};
               note(*st, "cluster_service_started",
-                   {{"name", inst.name}, {"instance", inst.index}});
+                   {{"name", inst.name}, {"instance", inst.index}, {"epoch", epoch}});
               auto [snap, lease] = current(*st);
               if (st->leaving || !lease)  // changed while it started: undo at once
                 stop_instance(self, st, inst.name, st->leaving ? "leaving" : "lease lost");
@@ -197,6 +208,19 @@ void check(caf::event_based_actor* self, const state_ptr& st) {
                   cluster_service_manager_name(st->self.name), caf::actor{self})
       .then([](ok_atom) {}, [st](caf::error&) { st->registered = false; });
   }
+  // A copy that learns of a newer placement (a higher epoch registered by another member)
+  // is stale and stops, whatever its own view says.
+  for (auto& [name, entry] : snap->names)
+    if (entry.epoch != 0)
+      st->epochs[name] = std::max(st->epochs[name], entry.epoch);
+  std::vector<std::pair<std::string, std::string>> stale;
+  for (auto& [name, r] : st->running)
+    if (auto i = snap->names.find(name); i != snap->names.end()
+        && !same_member(i->second.owner, snap->self) && i->second.epoch > r.epoch)
+      stale.emplace_back(name, fmt::format("stale: epoch {} runs on {}", i->second.epoch,
+                                           i->second.owner.name));
+  for (auto& [name, why] : stale)
+    stop_instance(self, st, name, why);
   // Before it joined, a node's view is itself alone: never a placement to act on.
   bool may_run = lease && snap->joined;
   // While it still dials members that others report up, its member set differs from

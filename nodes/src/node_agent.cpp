@@ -245,7 +245,11 @@ public:
       },
       [this](leave_atom) -> caf::result<ok_atom> { return leave(); },
       [this](register_name_atom, std::string& name, caf::actor& target)
-        -> caf::result<ok_atom> { return register_own(std::move(name), std::move(target)); },
+        -> caf::result<ok_atom> { return register_own(std::move(name), std::move(target), 0); },
+      [this](register_name_atom, std::string& name, caf::actor& target, uint64_t epoch)
+        -> caf::result<ok_atom> {
+        return register_own(std::move(name), std::move(target), epoch);
+      },
       [this](unregister_name_atom, const std::string& name) -> ok_atom {
         auto i = names_.find(name);
         if (i != names_.end() && same_member(i->second.owner, settings_.self))
@@ -1238,7 +1242,7 @@ private:
     return result;
   }
 
-  caf::result<ok_atom> register_own(std::string name, caf::actor target) {
+  caf::result<ok_atom> register_own(std::string name, caf::actor target, uint64_t epoch) {
     auto i = names_.find(name);
     if (i != names_.end())
       return make_error(errc::name_taken,
@@ -1247,7 +1251,7 @@ private:
     if (!target)
       return make_error(errc::unknown_name, "no actor to register as \"" + name + "\"");
     monitor(target);
-    name_entry entry{name, target, settings_.self, settings_.wall_clock_us()};
+    name_entry entry{name, target, settings_.self, settings_.wall_clock_us(), epoch};
     for (auto& [address, p] : peers_)
       if (p.agent)
         send(p.agent, name_add_atom::value, entry);
@@ -1281,9 +1285,10 @@ private:
     auto& winner = new_wins ? entry : current;
     auto& loser = new_wins ? current : entry;
     emit(cluster_event_kind::name_conflict, from.info, {}, 0, entry.name,
-         fmt::format("winner {} (registered at {}), loser {} (registered at {})",
-                     describe_member(winner.owner), winner.registered_at,
-                     describe_member(loser.owner), loser.registered_at));
+         fmt::format("winner {} (registered at {}, epoch {}), loser {} (registered at {}, "
+                     "epoch {})",
+                     describe_member(winner.owner), winner.registered_at, winner.epoch,
+                     describe_member(loser.owner), loser.registered_at, loser.epoch));
     if (!new_wins)
       return;
     if (same_member(current.owner, settings_.self)) {

@@ -966,6 +966,29 @@ TEST_F(agent_test, t505_conflict_after_partition_older_registration_wins) {
   EXPECT_TRUE(still);
 }
 
+// The same meeting with fencing epochs (cluster-service instances): the higher epoch wins,
+// although it registered later; every node keeps the newer placement.
+TEST_F(agent_test, t505b_conflict_with_epochs_higher_epoch_wins) {
+  auto a = start("a", 7001, {a_addr});
+  auto old_svc = echo();
+  EXPECT_TRUE(call<ok_atom>(a.agent, register_name_atom::value, std::string{"x"}, old_svc,
+                            uint64_t{5}));
+  auto b = start("b", 7002, {b_addr});
+  auto new_svc = echo();
+  EXPECT_TRUE(call<ok_atom>(b.agent, register_name_atom::value, std::string{"x"}, new_svc,
+                            uint64_t{6}));
+  auto c = start("c", 7003, {a_addr, b_addr});
+  advance(1s);
+  ASSERT_EQ(a.state_of(b_addr), "up");
+  for (auto* n : {&a, &b, &c}) {
+    auto names = n->view->get()->names;
+    ASSERT_EQ(names.count("x"), 1u) << n->address;
+    EXPECT_EQ(names["x"].owner.name, "b") << n->address;
+    EXPECT_EQ(names["x"].epoch, 6u) << n->address;
+  }
+  EXPECT_GE(a.events->count(cluster_event_kind::name_conflict), 1u);
+}
+
 // Stray messages (an error, an unexpected answer from a local actor) never stop the
 // agent: CAF 0.17 would quit an actor on an unhandled error message.
 TEST_F(agent_test, t506_stray_messages_do_not_stop_the_agent) {
@@ -988,6 +1011,14 @@ TEST(name_conflict_rule, older_wins_then_address_then_incarnation) {
   EXPECT_TRUE(wins(x, y));  // same time: smaller address
   y.owner.address = x.owner.address;
   EXPECT_TRUE(wins(y, x));  // same address: smaller incarnation
+  // Two fencing epochs: the higher wins, whatever the times; one plain name: times decide.
+  x.epoch = 3;
+  y.epoch = 4;
+  y.registered_at = 99;
+  EXPECT_TRUE(wins(y, x));
+  EXPECT_FALSE(wins(x, y));
+  y.epoch = 0;
+  EXPECT_TRUE(wins(x, y));
 }
 
 } // namespace

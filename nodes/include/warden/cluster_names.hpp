@@ -9,7 +9,9 @@
 ///
 /// Conflicts: two nodes that could not see each other (a partition) may both register one
 /// name. When they meet, every node applies the same rule, so all agree without a vote:
-/// **the older registration wins** (earlier `registered_at`, wall clock in microseconds;
+/// between two cluster-service registrations (both with a fencing epoch, see
+/// cluster_service_manager.hpp) **the higher epoch wins**; otherwise **the older
+/// registration wins** (earlier `registered_at`, wall clock in microseconds;
 /// ties go to the smaller owner address, then the smaller incarnation). The loser's entry
 /// is dropped everywhere and its node reports `name_conflict`; the losing service keeps
 /// running (killing it would lose its state, the lesson of Horde's issues 161 and 186) and
@@ -60,12 +62,15 @@ struct name_entry {
   member_info owner;
   /// Wall clock of the registration in microseconds since the epoch (conflict rule).
   uint64_t registered_at = 0;
+  /// The fencing epoch of a cluster-service instance's registration (0: a plain name).
+  /// Between two registrations with epochs, the higher epoch wins.
+  uint64_t epoch = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, name_entry& x) {
   return f(caf::meta::type_name("warden_name_entry"), x.name, x.target, x.owner,
-           x.registered_at);
+           x.registered_at, x.epoch);
 }
 
 /// The conflict rule: true when `x` wins against `y` (see the file comment).

@@ -15,6 +15,7 @@
 /// | it runs here and is placed elsewhere (a member joined or came back) | unregisters the name, stops it |
 /// | the lease is lost or about to end (minority side, cut off) | stops every instance at once (fencing: the majority starts them only after downing this node, later than the lease ends) |
 /// | the name is held by another node when it registers | stops its copy again and retries later (never two copies reachable) |
+/// | another member registered the name with a higher fencing epoch | the local copy is stale: stops at once |
 /// | the node stops (graceful leave) | hands over first: asks each instance for its state (`handover_atom`), gives it to the successor's manager, stops the instance, then the node leaves |
 ///
 /// The hand-over hook: an instance that answers `(handover_atom)` with a
@@ -23,7 +24,12 @@
 /// Services that do not handle `handover_atom` are moved without state. Only planned moves
 /// hand over; after a crash or a partition the successor starts fresh.
 ///
-/// Events (node log, JSON field `event`): `cluster_service_started` (name, instance),
+/// Fencing epochs: every start registers the instance's name with an epoch above every
+/// epoch this node saw for it and above the wall clock in ms; the registry keeps the higher
+/// epoch when two registrations meet (cluster_names.hpp), and a copy that sees a higher
+/// epoch registered elsewhere stops.
+///
+/// Events (node log, JSON field `event`): `cluster_service_started` (name, instance, epoch),
 /// `cluster_service_stopped` (name, reason: "placed elsewhere", "lease lost", "leaving",
 /// "name held elsewhere"), `cluster_service_handed_over` (name, to), and
 /// `cluster_service_start_failed` (name, error).

@@ -83,6 +83,8 @@ namespace warden {
 // comes up.
 // Local API:
 //   (register_name_atom, std::string name, caf::actor target) -> ok_atom | errc::name_taken
+//   (register_name_atom, std::string name, caf::actor target, uint64_t epoch): the same
+//     for a cluster-service instance with its fencing epoch (cluster_names.hpp)
 //   (unregister_name_atom, std::string name) -> ok_atom
 //   (route_atom, std::string name, caf::message) -> the target's answer | named error
 //   (leave_atom) -> ok_atom after the peers were told (graceful leave)
