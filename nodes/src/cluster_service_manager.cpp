@@ -37,7 +37,8 @@ std::vector<member_info> candidates(const cluster_snapshot& snap, const std::str
   for (auto& row : snap.members) {
     bool current = row.self || row.state == member_state::up
                    || row.state == member_state::unreachable;
-    if (current && declares(row.info, service) && !(except && same_member(row.info, *except)))
+    if (current && !row.info.client && declares(row.info, service)
+        && !(except && same_member(row.info, *except)))
       out.push_back(row.info);
   }
   return out;

@@ -240,6 +240,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   n->self_.name = cfg.node.effective_name(port);
   n->self_.address = cfg.node.effective_advertise(port).to_string();
   n->self_.incarnation = new_incarnation();
+  n->self_.client = cfg.cluster.client;
   if (tree)
     for (auto& cs : tree->cluster_services)
       n->self_.services.push_back(cs.spec.name);

@@ -891,7 +891,8 @@ private:
     if (with_self)
       out.push_back(settings_.self);
     for (auto& [address, p] : peers_)
-      if (p.state == member_state::up || p.state == member_state::unreachable)
+      if ((p.state == member_state::up || p.state == member_state::unreachable)
+          && !p.info.client)
         out.push_back(p.info);
     return out;
   }
@@ -933,14 +934,14 @@ private:
   /// Runs the resolver on the tracker's view and acts on it: downs what it says when this
   /// node leads and the decision is due, else (re)arms the one timer for `decide_at`.
   void run_resolver() {
-    if (leaving_ || self_down_) {
+    if (leaving_ || self_down_ || settings_.self.client) {
       cancel_decide_timer();
       return;
     }
     // Each round downs members (and forgets them) or ends: at most one round per member.
     for (size_t round = 0; round <= peers_.size() + 1; ++round) {
       auto t = now();
-      auto d = decide_downing(tracker_.input(settings_.self, t));
+      auto d = decide_downing(without_clients(tracker_.input(settings_.self, t)));
       if (!d.to_down.empty()) {
         apply_downing(d.to_down);
         if (self_down_ || leaving_) {
@@ -963,6 +964,16 @@ private:
       delayed_send(this, delay, decide_atom::value, ++decide_timer_id_);
       return;
     }
+  }
+
+  /// Client members count nowhere: not in M, not as observers, not as observed.
+  static downing_input without_clients(downing_input in) {
+    auto is_client = [](const member_info& m) { return m.client; };
+    std::erase_if(in.members, [&](const reachability_row& r) { return is_client(r.member); });
+    std::erase_if(in.observations, [&](const observation& o) { return is_client(o.observer); });
+    for (auto& o : in.observations)
+      std::erase_if(o.unreachable, is_client);
+    return in;
   }
 
   void cancel_decide_timer() {

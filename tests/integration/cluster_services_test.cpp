@@ -61,7 +61,8 @@ std::set<std::string> running_on(node_process& node) {
   return out;
 }
 
-/// An in-process node that joins `c` (no tree: never a candidate) to call by name.
+/// An in-process client member that joins `c` (never counted, never a candidate) to call
+/// by name.
 std::unique_ptr<warden::node> client_of(test_cluster& c) {
   warden::node_config cfg;
   cfg.node.port = 0;
@@ -69,6 +70,7 @@ std::unique_ptr<warden::node> client_of(test_cluster& c) {
   cfg.cluster.secret = "test-secret";
   cfg.cluster.name = "test";
   cfg.log.file = "/dev/null";
+  cfg.cluster.client = true;  // counts for no majority
   for (auto& name : c.names())
     cfg.cluster.seeds.push_back(*warden::endpoint::parse(c.node(name).address()));
   auto n = warden::node::start(cfg);

@@ -166,6 +166,7 @@ TEST(node_config, setting_docs_list_keys_envs_flags_and_defaults) {
     {"cluster.max_frame_bytes", {"WARDEN_CLUSTER_MAX_FRAME_BYTES", "", "67108864"}},
     {"cluster.call_transport", {"WARDEN_CLUSTER_CALL_TRANSPORT", "", "true"}},
     {"cluster.call_port", {"WARDEN_CLUSTER_CALL_PORT", "--call-port", "0"}},
+    {"cluster.client", {"WARDEN_CLUSTER_CLIENT", "", "false"}},
     {"failure_detector.heartbeat_interval_ms",
      {"WARDEN_FAILURE_DETECTOR_HEARTBEAT_INTERVAL_MS", "", "200"}},
     {"failure_detector.acceptable_pause_ms",

@@ -635,6 +635,27 @@ TEST_F(agent_test, t309_leader_downs_exactly_at_stable_after_non_leader_follows_
   }
 }
 
+// A client member counts nowhere. a (the smallest address) hangs; b's side is b plus the
+// client c: counted, that would be 2 of 3 and b would down a. Without the client it is 1 of
+// 2 without the smallest address: b downs nobody and holds no lease; c decides nothing.
+TEST_F(agent_test, t316_a_client_member_counts_for_no_side) {
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  auto c_settings = settings("c", 7003, {a_addr});
+  c_settings.self.client = true;
+  auto c = start(c_settings);
+  advance(5s);
+  ASSERT_EQ(b.state_of(c_addr), "up");
+  EXPECT_TRUE(b.view->get()->lease_valid);
+  freeze(a);
+  advance(10s);
+  EXPECT_EQ(b.state_of(a_addr), "unreachable");
+  EXPECT_EQ(c.state_of(a_addr), "unreachable");
+  EXPECT_EQ(b.events->count(cluster_event_kind::node_down), 0u);
+  EXPECT_EQ(c.events->count(cluster_event_kind::node_down), 0u);
+  EXPECT_FALSE(b.view->get()->lease_valid);
+}
+
 // A side that does not win never downs anybody: a (the smallest address) hangs, so b's side
 // is 1 of 2 without the smallest address. b leads its side, sees a unreachable for long,
 // and downs nobody; it holds no lease (it fences) meanwhile.

@@ -51,6 +51,9 @@ struct member_info {
   /// The cluster services its tree file declares (cluster_service_manager.hpp): it is a
   /// candidate for those only.
   std::vector<std::string> services;
+  /// A client member (`cluster.client`): it calls by name but never counts for
+  /// keep-majority, the quorum lease or placement, and never downs anybody.
+  bool client = false;
 };
 
 inline bool same_member(const member_info& x, const member_info& y) {
@@ -60,7 +63,7 @@ inline bool same_member(const member_info& x, const member_info& y) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
   return f(caf::meta::type_name("warden_member_info"), x.name, x.address, x.incarnation,
-           x.http, x.calls, x.services);
+           x.http, x.calls, x.services, x.client);
 }
 
 /// A member's state in this node's view (see the table above).

@@ -137,6 +137,9 @@ struct cluster_settings {
   /// Calls by name go over Warden's call transport (call_transport.hpp); off, and always
   /// with TLS, they go over CAF's middleman.
   bool call_transport = true;
+  /// A client member: joins to call by name (a tool, a test driver) but never counts for
+  /// keep-majority, the quorum lease or placement (membership.hpp).
+  bool client = false;
   /// Port of the call transport; 0 = any free port (members learn it in the handshake).
   uint16_t call_port = 0;
 

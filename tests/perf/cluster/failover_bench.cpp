@@ -174,6 +174,7 @@ std::optional<run_result> one_run(const options& opts, const std::string& kind) 
   cfg.cluster.secret = "test-secret";
   cfg.cluster.name = "test";
   cfg.log.file = "/dev/null";
+  cfg.cluster.client = true;  // a client member: counts for no majority and no lease
   // For a partition the client's links go through proxies too (node and call ports, both
   // directions), so that the cut puts the client on the majority's side.
   std::map<std::string, std::vector<std::unique_ptr<warden::test::tcp_proxy>>> client_links;
