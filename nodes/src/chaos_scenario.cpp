@@ -16,6 +16,7 @@
 #include <toml++/toml.h>
 
 #include "warden/detail/text.hpp"
+#include "warden/detail/toml_reader.hpp"
 #include "warden/detail/toml_text.hpp"
 
 #include "warden/errors.hpp"
@@ -167,14 +168,14 @@ scheduled_fault schedule_of(const fault_spec& f, const chaos_scenario& sc) {
 
 // --- the parser --------------------------------------------------------------------------
 
-class scenario_parser {
+class scenario_parser : detail::toml_reader {
 public:
-  explicit scenario_parser(std::string file) : file_(std::move(file)) {}
+  explicit scenario_parser(std::string file) : toml_reader(std::move(file)) {}
 
   caf::expected<chaos_scenario> parse(const toml::table& doc) {
     chaos_scenario sc;
-    sc.source = file_;
-    sc.name = fs::path{file_}.stem().string();
+    sc.source = file();
+    sc.name = fs::path{file()}.stem().string();
     if (auto err = check_keys(doc, "", root_keys))
       return err;
     if (auto* n = doc.get("name")) {
@@ -212,19 +213,6 @@ public:
   }
 
 private:
-  caf::error fail(int line, const std::string& field, const std::string& what) const {
-    return make_error(errc::bad_config, fmt::format("{}:{}: {}: {}", file_, line, field, what));
-  }
-
-  caf::error check_keys(const toml::table& t, const std::string& prefix,
-                        const std::vector<std::string>& allowed) const {
-    for (auto&& [key, node] : t)
-      if (!contains(allowed, key.str()))
-        return fail(line_of(node), prefix + std::string{key.str()},
-                    fmt::format("unknown key (allowed here: {})", join(allowed)));
-    return {};
-  }
-
   // A section `[name]`: nullptr when absent.
   caf::expected<const toml::table*> section(const toml::table& doc, const std::string& name,
                                             const std::vector<std::string>& allowed) const {
@@ -239,34 +227,6 @@ private:
     return t;
   }
 
-  caf::expected<int64_t> read_int(const toml::node& n, const std::string& field, int64_t min,
-                                  int64_t max) const {
-    if (!n.is_integer())
-      return fail(line_of(n), field, fmt::format("expected an integer, got {}", toml_type_name(n)));
-    auto x = n.as_integer()->get();
-    if (x < min)
-      return fail(line_of(n), field, fmt::format("must be >= {}, got {}", min, x));
-    if (x > max)
-      return fail(line_of(n), field, fmt::format("must be <= {}, got {}", max, x));
-    return x;
-  }
-
-  caf::expected<double> read_number(const toml::node& n, const std::string& field, double min,
-                                    double max) const {
-    double x = 0;
-    if (n.is_floating_point())
-      x = n.as_floating_point()->get();
-    else if (n.is_integer())
-      x = static_cast<double>(n.as_integer()->get());
-    else
-      return fail(line_of(n), field, fmt::format("expected a number, got {}", toml_type_name(n)));
-    if (!(x >= min))  // also rejects NaN
-      return fail(line_of(n), field, fmt::format("must be >= {}, got {}", min, x));
-    if (x > max)
-      return fail(line_of(n), field, fmt::format("must be <= {}, got {}", max, x));
-    return x;
-  }
-
   // Seconds (integer or float, 1 ms resolution) as whole milliseconds.
   caf::expected<int64_t> read_seconds(const toml::node& n, const std::string& field,
                                       double min) const {
@@ -278,19 +238,10 @@ private:
 
   caf::expected<std::string> read_string(const toml::node& n, const std::string& field,
                                          bool allow_empty) const {
-    if (!n.is_string())
-      return fail(line_of(n), field, fmt::format("expected a string, got {}", toml_type_name(n)));
-    auto s = n.as_string()->get();
-    if (s.empty() && !allow_empty)
+    auto s = toml_reader::read_string(n, field);
+    if (s && s->empty() && !allow_empty)
       return fail(line_of(n), field, "must not be empty");
     return s;
-  }
-
-  caf::expected<bool> read_bool(const toml::node& n, const std::string& field) const {
-    if (!n.is_boolean())
-      return fail(line_of(n), field,
-                  fmt::format("expected true or false, got {}", toml_type_name(n)));
-    return n.as_boolean()->get();
   }
 
   // A non-empty array of distinct non-empty strings.
@@ -399,7 +350,7 @@ private:
       return x.error();
     fs::path p{*x};
     if (p.is_relative())
-      p = fs::path{file_}.parent_path() / p;
+      p = fs::path{file()}.parent_path() / p;
     sc.cluster.tree = p.lexically_normal().string();
     tree_line_ = line_of(*tree);
     return {};
@@ -799,9 +750,6 @@ private:
 
 public:
   int tree_line_ = 0;
-
-private:
-  std::string file_;
 };
 
 caf::expected<chaos_scenario> parse_impl(std::string_view text, const std::string& source,

@@ -18,6 +18,7 @@
 #include <toml++/toml.h>
 
 #include "warden/detail/text.hpp"
+#include "warden/detail/toml_reader.hpp"
 #include "warden/detail/toml_text.hpp"
 
 #include "internal/validation.hpp"
@@ -87,20 +88,18 @@ struct parsed_child {
   std::optional<cluster_service> cluster;
 };
 
-class tree_parser {
+class tree_parser : detail::toml_reader {
 public:
   tree_parser(std::string file, const service_catalog& catalog)
-    : file_(std::move(file)), catalog_(catalog) {
+    : toml_reader(std::move(file)), catalog_(catalog) {
   }
 
   caf::expected<declared_tree> parse(const toml::table& doc) {
     declared_tree out;
-    out.source = file_;
+    out.source = file();
     flag_lines lines;
-    for (auto&& [key, node] : doc)
-      if (!contains(root_keys, key.str()))
-        return fail(line_of(node), std::string{key.str()},
-                    fmt::format("unknown key (allowed here: {})", join(root_keys)));
+    if (auto err = check_keys(doc, "", root_keys))
+      return err;
     if (auto* n = doc.get("name")) {
       auto name = read_id(*n, "name");
       if (!name)
@@ -116,52 +115,9 @@ public:
   }
 
 private:
-  caf::error fail(int line, const std::string& field, const std::string& what) const {
-    return make_error(errc::bad_config, fmt::format("{}:{}: {}: {}", file_, line, field, what));
-  }
+  std::string where(int line) const { return fmt::format("{}:{}", file(), line); }
 
-  std::string where(int line) const { return fmt::format("{}:{}", file_, line); }
-
-  // --- typed readers ---------------------------------------------------------------------
-
-  caf::expected<int64_t> read_int(const toml::node& n, const std::string& field, int64_t min,
-                                  int64_t max) const {
-    if (!n.is_integer())
-      return fail(line_of(n), field, fmt::format("expected an integer, got {}", toml_type_name(n)));
-    auto x = n.as_integer()->get();
-    if (x < min)
-      return fail(line_of(n), field, fmt::format("must be >= {}, got {}", min, x));
-    if (x > max)
-      return fail(line_of(n), field, fmt::format("must be <= {}, got {}", max, x));
-    return x;
-  }
-
-  caf::expected<double> read_number(const toml::node& n, const std::string& field,
-                                    double min) const {
-    double x = 0;
-    if (n.is_floating_point())
-      x = n.as_floating_point()->get();
-    else if (n.is_integer())
-      x = static_cast<double>(n.as_integer()->get());
-    else
-      return fail(line_of(n), field, fmt::format("expected a number, got {}", toml_type_name(n)));
-    if (!(x >= min))  // also rejects NaN
-      return fail(line_of(n), field, fmt::format("must be >= {}, got {}", min, x));
-    return x;
-  }
-
-  caf::expected<std::string> read_string(const toml::node& n, const std::string& field) const {
-    if (!n.is_string())
-      return fail(line_of(n), field, fmt::format("expected a string, got {}", toml_type_name(n)));
-    return n.as_string()->get();
-  }
-
-  caf::expected<bool> read_bool(const toml::node& n, const std::string& field) const {
-    if (!n.is_boolean())
-      return fail(line_of(n), field,
-                  fmt::format("expected true or false, got {}", toml_type_name(n)));
-    return n.as_boolean()->get();
-  }
+  // --- typed readers (the others: detail::toml_reader) ------------------------------------
 
   // Ids and the root name become path elements: non-empty, no '/'.
   caf::expected<std::string> read_id(const toml::node& n, const std::string& field) const {
@@ -645,7 +601,6 @@ private:
     return fail(lines.table, prefix + "children", describe(err));
   }
 
-  std::string file_;
   const service_catalog& catalog_;
   std::vector<declared_child> layout_;
   std::map<std::string, std::pair<std::string, std::string>> names_;  // name -> path, where
