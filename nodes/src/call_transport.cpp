@@ -184,11 +184,11 @@ struct pending_call {
   caf::message_id mid;
 };
 
-/// One authenticated connection; `serving` on the accepting side, else a client.
+/// One authenticated connection (accepted on the call port, or dialed by this node).
 struct connection {
-  connection(caf::actor_system& sys, int fd, std::string peer, bool serving,
+  connection(caf::actor_system& sys, int fd, std::string peer,
              std::shared_ptr<call_counters> counters)
-    : sys(sys), fd(fd), peer(std::move(peer)), serving(serving), counters(std::move(counters)) {
+    : sys(sys), fd(fd), peer(std::move(peer)), counters(std::move(counters)) {
   }
 
   ~connection() {
@@ -198,7 +198,6 @@ struct connection {
   caf::actor_system& sys;
   const int fd;
   const std::string peer;
-  const bool serving;
   std::shared_ptr<call_counters> counters;
   std::thread reader;
   std::atomic<bool> closed{false};
@@ -555,7 +554,7 @@ struct call_transport::impl : std::enable_shared_from_this<call_transport::impl>
         return;
       }
       set_send_timeout(fd, cfg.write_timeout);
-      auto conn = std::make_shared<connection>(sys, fd, peer_of(fd), true, counters);
+      auto conn = std::make_shared<connection>(sys, fd, peer_of(fd), counters);
       std::lock_guard<std::mutex> guard{mtx};
       reap();
       if (stopping) {
@@ -755,7 +754,7 @@ struct call_transport::impl : std::enable_shared_from_this<call_transport::impl>
     if (fd < 0)
       return nullptr;
     set_send_timeout(fd, cfg.write_timeout);
-    auto conn = std::make_shared<connection>(sys, fd, owner.calls, false, counters);
+    auto conn = std::make_shared<connection>(sys, fd, owner.calls, counters);
     auto deadline = steady::now() + cfg.handshake_timeout;
     call_hello hello{call_protocol_version, cfg.cluster, cfg.self.address, owner.incarnation,
                      make_nonce()};

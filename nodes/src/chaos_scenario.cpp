@@ -754,15 +754,11 @@ public:
 
 caf::expected<chaos_scenario> parse_impl(std::string_view text, const std::string& source,
                                          int* tree_line) {
-  toml::table doc;
-  try {
-    doc = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    return make_error(errc::bad_config, fmt::format("{}:{}: syntax: {}", source,
-                                                    e.source().begin.line, e.description()));
-  }
+  auto doc = detail::parse_toml(text, source);
+  if (!doc)
+    return std::move(doc.error());
   scenario_parser p{source};
-  auto res = p.parse(doc);
+  auto res = p.parse(*doc);
   if (tree_line != nullptr)
     *tree_line = p.tree_line_;
   return res;

@@ -15,6 +15,7 @@
 #include <toml++/toml.h>
 
 #include "warden/builtin_services.hpp"
+#include "warden/detail/toml_reader.hpp"
 #include "warden/errors.hpp"
 #include "warden/exit_reasons.hpp"
 #include "warden/supervisor.hpp"
@@ -136,13 +137,10 @@ caf::expected<fault> parse_fault(std::string_view spec) {
 
 caf::expected<std::vector<fault>> parse_fault_text(std::string_view toml_text,
                                                    const std::string& source_name) {
-  toml::table doc;
-  try {
-    doc = toml::parse(toml_text, source_name);
-  } catch (const toml::parse_error& e) {
-    return make_error(errc::bad_config, fmt::format("{}:{}: syntax: {}", source_name,
-                                                    e.source().begin.line, e.description()));
-  }
+  auto parsed = detail::parse_toml(toml_text, source_name);
+  if (!parsed)
+    return std::move(parsed.error());
+  auto& doc = *parsed;
   auto at_line = [&](const toml::node& n) {
     return fmt::format("{}:{}", source_name, n.source().begin.line);
   };

@@ -257,6 +257,9 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
     ev.reason = reason;
     events->publish(ev);
   };
+  std::map<std::string, std::string> connect_via;  // "to reach X dial Y", agent and calls
+  for (auto& r : cfg.cluster.connect_via)
+    connect_via[r.to.to_string()] = r.via.to_string();
   // --- the call transport: members learn its port in the handshake ---
   if (cfg.cluster.call_transport && !cfg.tls.enabled) {
     call_transport_settings ts;
@@ -268,8 +271,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
     ts.view = n->view_;
     ts.handshake_timeout = cfg.cluster.handshake_timeout;
     ts.max_frame_bytes = cfg.cluster.max_frame_bytes;
-    for (auto& r : cfg.cluster.connect_via)
-      ts.connect_via[r.to.to_string()] = r.via.to_string();
+    ts.connect_via = connect_via;
     ts.rejected = report_rejection;
     auto* self = n.get();
     ts.dropped = [self](const std::string& what) {
@@ -290,8 +292,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   as.secret = cfg.cluster.secret;
   for (auto& seed : cfg.cluster.seeds)
     as.seeds.push_back(seed.to_string());
-  for (auto& r : cfg.cluster.connect_via)
-    as.connect_via[r.to.to_string()] = r.via.to_string();
+  as.connect_via = connect_via;
   as.detector = cfg.failure_detector.phi();
   as.heartbeat_interval = cfg.failure_detector.heartbeat_interval;
   as.handshake_timeout = cfg.cluster.handshake_timeout;

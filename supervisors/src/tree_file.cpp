@@ -613,15 +613,10 @@ private:
 caf::expected<declared_tree> parse_tree(std::string_view toml_text,
                                         const std::string& source_name,
                                         const service_catalog& catalog) {
-  toml::table doc;
-  try {
-    doc = toml::parse(toml_text, source_name);
-  } catch (const toml::parse_error& e) {
-    return make_error(errc::bad_config,
-                      fmt::format("{}:{}: syntax: {}", source_name, e.source().begin.line,
-                                  e.description()));
-  }
-  return tree_parser{source_name, catalog}.parse(doc);
+  auto doc = detail::parse_toml(toml_text, source_name);
+  if (!doc)
+    return std::move(doc.error());
+  return tree_parser{source_name, catalog}.parse(*doc);
 }
 
 caf::expected<declared_tree> load_tree_file(const std::string& path,

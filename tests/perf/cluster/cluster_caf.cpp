@@ -172,17 +172,7 @@ sample measure_caf(const variant& v, const endpoint& server, const counts& c) {
       if (got != i)
         throw std::runtime_error("wrong echo");
     };
-    for (size_t i = 0; i < c.warmup; ++i)
-      ping(i);
-    cpu_meter cpu{server.pid};
-    auto started = clock::now();
-    for (size_t i = 0; i < c.rtt; ++i) {
-      auto t0 = clock::now();
-      ping(i);
-      s.rtt_us.push_back(us_since(t0));
-    }
-    s.rtt_wall_us = us_since(started);
-    s.rtt_cpu_us = cpu.elapsed_us();
+    blocking_rtt(s, c, server.pid, ping);
   }
   // One-way: reset the count, M ticks, then the final count request.
   if (c.oneway > 0) {

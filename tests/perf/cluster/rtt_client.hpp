@@ -1,4 +1,5 @@
-// An event-based round-trip client, shared by the targets: `ping(self, i)` sends one
+// Round-trip clients shared by the targets. `blocking_rtt`: a thread that waits for each
+// answer. `rtt_step`: an event-based client; `ping(self, i)` sends one
 // request (to a handle, or by name) and returns its response handle; the actor sends the
 // next one from the answer's handler, records each round trip after the warm-up and
 // reports "" (or the error) through `done`.
@@ -27,6 +28,23 @@ struct rtt_ctx {
   std::optional<cpu_meter> cpu;    // from the end of the warm-up
   std::promise<std::string> done;  // "" or the error
 };
+
+/// The blocking client: `c.warmup` calls of `ping(i)`, then `c.rtt` timed ones, from this
+/// thread (`ping` throws on a failed or wrong answer).
+template <class Ping>
+void blocking_rtt(sample& s, const counts& c, pid_t server_pid, Ping ping) {
+  for (size_t i = 0; i < c.warmup; ++i)
+    ping(i);
+  cpu_meter cpu{server_pid};
+  auto started = clock::now();
+  for (size_t i = 0; i < c.rtt; ++i) {
+    auto t0 = clock::now();
+    ping(i);
+    s.rtt_us.push_back(us_since(t0));
+  }
+  s.rtt_wall_us = us_since(started);
+  s.rtt_cpu_us = cpu.elapsed_us();
+}
 
 template <class Self, class Ping>
 void rtt_step(Self* self, std::shared_ptr<rtt_ctx> ctx, Ping ping) {

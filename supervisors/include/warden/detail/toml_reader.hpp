@@ -1,10 +1,12 @@
-// The typed readers shared by Warden's TOML parsers (tree file, chaos scenario): every
+// Parsing and the typed readers shared by Warden's TOML parsers (tree file, fault plan,
+// chaos scenario): every
 // failure is `errc::bad_config` with "FILE:LINE: FIELD: what" (not part of the API).
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,6 +20,16 @@
 #include "warden/errors.hpp"
 
 namespace warden::detail {
+
+/// Parses `text`; a syntax error is `errc::bad_config` "SOURCE:LINE: syntax: what".
+inline caf::expected<toml::table> parse_toml(std::string_view text, const std::string& source) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return make_error(errc::bad_config, fmt::format("{}:{}: syntax: {}", source,
+                                                    e.source().begin.line, e.description()));
+  }
+}
 
 class toml_reader {
 public:
