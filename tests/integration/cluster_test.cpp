@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -710,8 +711,10 @@ TEST(cluster, hostile_bytes_and_half_open_connections_do_not_hurt_the_node) {
       {"BASP direct_message before any handshake", fake_basp(2, 8, random_bytes(8, 13))},
       {"BASP server_handshake header announcing 1 KiB, never sent", fake_basp(0, 1024, "")},
   };
+  std::vector<std::string> hostile_locals;
   for (auto& p : probes) {
     auto r = send_garbage(port, p.bytes, 1s);
+    hostile_locals.push_back(r.local);
     std::cout << "[ observed ] " << p.what << ": connected " << r.connected << ", written "
               << r.written << "/" << p.bytes.size() << ", "
               << (r.closed ? (r.reset ? "reset (RST)" : "closed (FIN)") : "still open") << " after "
@@ -751,9 +754,23 @@ TEST(cluster, hostile_bytes_and_half_open_connections_do_not_hurt_the_node) {
       std::cout << "[ observed ] half-open connection: closed by n1 after " << closed->count()
                 << " ms" << std::endl;
   }
-  // One line per hostile connection; none for the peers that joined meanwhile.
-  EXPECT_EQ(count_lines(c.node("n1"), event_is("connection_rejected")),
-            probes.size() + silent.size());
+  // One line per hostile connection. Peers that joined meanwhile add none, except when two
+  // nodes dial each other at once: CAF keeps one connection and the dialer closes the
+  // other after sending its handshake (seen once in CI), logged as closed by the remote.
+  std::set<std::string> hostile(hostile_locals.begin(), hostile_locals.end());
+  for (auto& h : silent)
+    hostile.insert(h.local());
+  std::size_t from_hostile = 0;
+  for (auto& l : c.node("n1").log_lines()) {
+    if (!event_is("connection_rejected")(l))
+      continue;
+    if (hostile.count(l.value("address", "")) > 0)
+      ++from_hostile;
+    else
+      EXPECT_TRUE(l.value("reason", "").starts_with("closed by the remote before the handshake"))
+        << "a rejection not caused by the test: " << l.dump();
+  }
+  EXPECT_EQ(from_hostile, probes.size() + silent.size());
   auto alive = c.node("n1").http_get("/health/alive");
   ASSERT_TRUE(alive);
   EXPECT_EQ(alive->first, 200);
