@@ -10,6 +10,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <thread>
 
 #include <caf/actor_system_config.hpp>
 #include <caf/blocking_actor.hpp>
@@ -1215,6 +1216,12 @@ private:
     auto agent = this->address();
     home_system().spawn([=](caf::blocking_actor* prober) {
       auto result = internal::probe_tcp(host, port, timeout);
+      // A killed process closes its connections before its listening socket: a probe
+      // right after the connection loss may still be accepted (seen in CI). Ask again.
+      if (result == probe_result::accepted) {
+        std::this_thread::sleep_for(defaults::probe_recheck);
+        result = internal::probe_tcp(host, port, timeout);
+      }
       if (auto to = caf::actor_cast<caf::actor>(agent))
         prober->send(to, probe_atom::value, address, incarnation, id,
                      static_cast<uint8_t>(result));

@@ -115,6 +115,9 @@ inline constexpr auto quarantine_reset = std::chrono::milliseconds{60000};
 /// Longest wait for the raw TCP probe of a member whose connection closed (and never more
 /// than the handshake timeout).
 inline constexpr auto probe_timeout = std::chrono::milliseconds{500};
+/// An accepted probe is asked again this much later: a killed process may still hold its
+/// listening socket for a moment after its connections closed (100 ms).
+inline constexpr auto probe_recheck = std::chrono::milliseconds{100};
 } // namespace defaults
 
 /// What a raw TCP connect to a member's advertised address found, after its connection
