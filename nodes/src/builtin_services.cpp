@@ -3,6 +3,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <vector>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -11,6 +14,7 @@
 
 #include "warden/cluster_names.hpp"
 #include "warden/exit_reasons.hpp"
+#include "warden/fenced_ledger.hpp"
 #include "warden/fault_plan.hpp"
 #include "warden/service.hpp"
 
@@ -93,6 +97,40 @@ init_result counter(stateful_service<counter_state>* self, std::string path, int
     [self](takeover_atom, const caf::message& state) {
       if (state.match_elements<int>())
         self->state.value = state.get_as<int>(0);
+    });
+}
+
+struct ledger_state {
+  std::optional<fenced_ledger> store;
+};
+
+// The ledger is named after its cluster instance ("ledger", "ledger#1"), outside a cluster
+// after its child id (the path's last segment).
+init_result ledger(stateful_service<ledger_state>* self, std::string path, std::string dir) {
+  if (auto failure = begin_init(self, path))
+    return *failure;
+  auto name = self->cluster_instance();
+  if (name.empty())
+    name = path.substr(path.rfind('/') + 1);
+  std::string error;
+  auto store = fenced_ledger::open(dir, name, self->fencing_epoch(), error);
+  if (!store)
+    return caf::make_error(caf::sec::runtime_error, "ledger: " + error);
+  self->state.store = std::move(*store);
+  return with_fault_protocol(
+    self,
+    // Acknowledged only once the id is in the file; a stale copy's write is refused by the
+    // file's fence, never acknowledged.
+    [self](add_atom, uint64_t id) -> caf::result<uint64_t> {
+      std::string why;
+      if (!self->state.store->append(id, why))
+        return make_error(self->state.store->stale() ? errc::fenced : errc::service_unavailable,
+                          why);
+      return static_cast<uint64_t>(self->state.store->size());
+    },
+    [self](get_atom) {
+      auto& ids = self->state.store->ids();
+      return std::vector<uint64_t>(ids.begin(), ids.end());
     });
 }
 
@@ -219,6 +257,14 @@ caf::expected<start_function> make_counter(const service_params& p) {
   return service(counter, p.child_path, static_cast<int>(*start));
 }
 
+caf::expected<start_function> make_ledger(const service_params& p) {
+  auto* env = std::getenv(data_dir_env);
+  auto dir = p.get_string("dir", env != nullptr && *env != '\0' ? env : default_data_dir);
+  if (!dir)
+    return dir.error();
+  return service(ledger, p.child_path, *dir);
+}
+
 caf::expected<start_function> make_failing_start(const service_params& p) {
   auto fail_starts = p.get_int("fail_starts", 1, 0);
   if (!fail_starts)
@@ -283,6 +329,9 @@ void add_builtin_services(service_catalog& catalog) {
   catalog.add("echo", make_echo, "replies to any string with the same string");
   catalog.add("counter", make_counter,
               "an int from param start (0): \"add\" increments and answers it, \"get\" answers it");
+  catalog.add("ledger", make_ledger,
+              "a fenced file of request ids in dir ($WARDEN_DATA_DIR, else .warden/data): "
+              "(\"add\", id) stores it and answers the count, \"get\" answers every id");
   catalog.add("failing_start", make_failing_start,
               "after ok_starts (0) good starts, fail_starts (1) starts fail; mode = "
               "error|exception|ignore (error)");

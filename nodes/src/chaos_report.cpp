@@ -218,6 +218,12 @@ size_t chaos_recorder::fault_started(const std::string& name, const std::string&
   return run_.faults.size() - 1;
 }
 
+void chaos_recorder::instant_fault(const std::string& name, const std::string& target) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto now = clock_();
+  run_.faults.push_back(fault{name, target, now, now});
+}
+
 void chaos_recorder::fault_ended(size_t index) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (index < run_.faults.size())
@@ -375,7 +381,7 @@ std::string recovery_check_name(const fault& f) {
 // Recovery is measured per client stream (service, client node): a client cut off with a
 // minority fails until the heal, and a minority copy answers its local client until its
 // lease fences it, so neither the last failure nor the first answer of the service as a
-// whole says when it came back. A stream that failed in the fault's window recovers at its
+// whole says when it came back. A stream that failed in an episode's window recovers at its
 // first ok after its first failure there; one that only succeeded recovered at once (0);
 // the service recovers with its first stream.
 std::vector<check_result> check_recovery(const chaos_record& run, const chaos_bounds& bounds) {
@@ -399,17 +405,33 @@ std::vector<check_result> check_recovery(const chaos_record& run, const chaos_bo
     auto i = std::lower_bound(xs.begin(), xs.end(), from);
     return i != xs.end() && *i < to ? i : xs.end();
   };
-  std::vector<check_result> result;
+  // Every fault starts an episode, and so does the end of a lasting one (the heal, the
+  // resume: services move back then); failures belong to the latest episode before them,
+  // and each episode's recovery counts from its own start.
+  struct episode {
+    const fault* f;
+    double from;
+    std::string name;
+  };
+  std::vector<episode> episodes;
   for (auto& f : run.faults) {
-    // Failures belong to the latest fault that started before them.
+    episodes.push_back({&f, f.start_ms, recovery_check_name(f)});
+    if (f.end_ms && *f.end_ms > f.start_ms)
+      episodes.push_back({&f, *f.end_ms,
+                          fmt::format("recovery end of {} {} @{:.0f}ms", f.name, f.target,
+                                      *f.end_ms)});
+  }
+  std::vector<check_result> result;
+  for (auto& e : episodes) {
+    auto& f = *e.f;
     auto window_end = std::numeric_limits<double>::infinity();
-    for (auto& g : run.faults)
-      if (g.start_ms > f.start_ms)
-        window_end = std::min(window_end, g.start_ms);
+    for (auto& other : episodes)
+      if (other.from > e.from)
+        window_end = std::min(window_end, other.from);
     auto b = bounds.max_recovery_for.find(f.name);
     auto bound = static_cast<double>(
       (b != bounds.max_recovery_for.end() ? b->second : bounds.max_recovery).count());
-    check_result c{recovery_check_name(f), true, {}, {}};
+    check_result c{e.name, true, {}, {}};
     double worst = 0;
     bool recovered = true;
     std::vector<std::string> parts;
@@ -418,9 +440,9 @@ std::vector<check_result> check_recovery(const chaos_record& run, const chaos_bo
       bool failed = false;
       std::vector<std::string> per_node;
       for (auto& [node, o] : by_node) {
-        auto first_fail = in(o.fail, f.start_ms, window_end);
+        auto first_fail = in(o.fail, e.from, window_end);
         if (first_fail == o.fail.end()) {
-          if (in(o.ok, f.start_ms, window_end) != o.ok.end()) {
+          if (in(o.ok, e.from, window_end) != o.ok.end()) {
             took = 0;
             per_node.push_back(node + " unaffected");
           }
@@ -432,7 +454,7 @@ std::vector<check_result> check_recovery(const chaos_record& run, const chaos_bo
           per_node.push_back(node + " not recovered");
           continue;
         }
-        auto t = *first_ok - f.start_ms;
+        auto t = *first_ok - e.from;
         took = std::min(took.value_or(t), t);
         per_node.push_back(fmt::format("{} {}", node, ms_text(t)));
       }
@@ -489,11 +511,14 @@ check_result check_availability(const chaos_record& run, const chaos_bounds& bou
   return c;
 }
 
-// Nearest-rank percentile of sorted, non-empty `xs`.
+} // namespace
+
 double percentile(const std::vector<double>& xs, double p) {
   auto rank = static_cast<size_t>(std::ceil(p / 100 * static_cast<double>(xs.size())));
   return xs[std::clamp<size_t>(rank, 1, xs.size()) - 1];
 }
+
+namespace {
 
 check_result check_latency(const chaos_record& run, const chaos_bounds& bounds) {
   std::vector<double> xs;

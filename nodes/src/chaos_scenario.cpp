@@ -934,7 +934,7 @@ fault to_report_fault(const scheduled_fault& f) {
   out.name = to_string(f.kind);
   out.target = f.target_text();
   out.start_ms = static_cast<double>(f.start_ms);
-  out.end_ms = static_cast<double>(is_instant(f.kind) ? f.start_ms : f.end_ms);
+  out.end_ms = static_cast<double>(is_instant(f.kind) && !f.restart ? f.start_ms : f.end_ms);
   return out;
 }
 

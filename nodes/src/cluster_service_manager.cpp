@@ -148,7 +148,9 @@ void stop_instance(caf::event_based_actor* self, const state_ptr& st, const std:
     .then([](ok_atom) {}, [](caf::error&) {});
   remove_child(self, st->cfg.root, child_id);
   nlohmann::json fields{{"name", name}, {"reason", reason}};
-  if (reason == "lease lost" && st->lease_end != steady::time_point::max())
+  // Whatever the reason, a copy whose lease ended stopped counting then (a paused node
+  // may learn only after SIGCONT that it is stale): observers bound its claim by this.
+  if (st->lease_end != steady::time_point::max() && st->lease_end <= steady::now())
     fields["lease_ended_us"] = lease_ended_us(*st);
   note(*st, "cluster_service_stopped", std::move(fields));
 }
@@ -171,6 +173,13 @@ void start_instance(caf::event_based_actor* self, const state_ptr& st,
                                          .count());
   auto epoch = std::max(st->epochs[inst.name] + 1, wall_ms);
   st->epochs[inst.name] = epoch;
+  // Every start of this placement (restarts included) hands the service its epoch.
+  spec.start = [start = std::move(spec.start), epoch,
+                instance = inst.name](caf::local_actor* spawner, start_info info) {
+    info.fencing_epoch = epoch;
+    info.cluster_instance = instance;
+    return start(spawner, std::move(info));
+  };
   self->request(root, local_call_timeout, start_child_atom::value, spec)
     .then(
       [self, st, inst, give_up, epoch, id = spec.id](caf::actor& child) {

@@ -189,6 +189,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
   configure(sc);
   add_node_message_types(sc);
   sc.add_message_type<handover_state>("warden_handover_state");
+  sc.add_message_type<std::vector<uint64_t>>("warden_id_list");  // the ledger's `get`
   opts.types.apply(sc);
   n->sys_ = std::make_unique<caf::actor_system>(sc);
   auto& sys = *n->sys_;

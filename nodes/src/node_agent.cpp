@@ -262,7 +262,10 @@ public:
       [this](tick_atom) { on_tick(); },
       [this](introduce_atom, const member_info& m) {
         auto* by = sending_peer();
-        if (!by || m.address == settings_.self.address)
+        // A client member's word makes nobody a member: it counts nowhere, and one that
+        // reaches both sides of a partition would re-admit the cut-off side after every
+        // quarantine (seen with the chaos tool's client: services flapped mid-partition).
+        if (!by || by->info.client || m.address == settings_.self.address)
           return;
         auto i = peers_.find(m.address);
         if (i == peers_.end() || i->second.info.incarnation < m.incarnation) {

@@ -42,6 +42,7 @@
 
 #include "internal/signal_wait.hpp"
 #include "warden/builtin_services.hpp"
+#include "warden/chaos_runner.hpp"
 #include "warden/cluster_launcher.hpp"
 #include "warden/node.hpp"
 #include "warden/node_config.hpp"
@@ -366,6 +367,7 @@ int main(int argc, char** argv) {
   auto* node_cmd = app.add_subcommand("node", "Run one cluster node (settings: file < env < flags)");
   warden::add_node_flags(*node_cmd, node_opt);
   warden::add_cluster_commands(app);
+  warden::chaos::add_chaos_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -51,6 +51,7 @@ std::string to_string(errc x) {
     case errc::auth_failed: return "auth_failed";
     case errc::not_a_member: return "not_a_member";
     case errc::node_unavailable: return "node_unavailable";
+    case errc::fenced: return "fenced";
     case errc::invalid_config: return "invalid_config";
     case errc::bind_failed: return "bind_failed";
   }

@@ -65,7 +65,12 @@ void supervisor_actor::start_one(child& c, std::function<void(caf::error, bool)>
   c.exit_reason = caf::error{};
   c.killed_after_timeout = false;
   c.on_done = std::move(cont);
-  start_info info{caf::actor_cast<caf::actor>(this), c.token, c.args, path_, flags_.events};
+  start_info info;
+  info.supervisor = caf::actor_cast<caf::actor>(this);
+  info.token = c.token;
+  info.args = c.args;
+  info.parent_path = path_;
+  info.events = flags_.events;
   caf::actor instance;
   try {
     instance = c.spec->start(this, std::move(info));

@@ -1,10 +1,17 @@
-// The fault-injection proxy: an echo server behind it, clients in front. Every wait is on a
-// condition with a deadline; the few "nothing happens" checks watch the socket for a bounded
-// window (the only way to see that a blackhole stays silent).
+// The link proxy (warden::link_proxy, here mostly under its test alias tcp_proxy): an echo
+// server behind it, clients in front. Every wait is on a condition with a deadline; the few
+// "nothing happens" checks watch the socket for a bounded window (the only way to see that a
+// blackhole stays silent). Timing checks are lower bounds (a fault held the bytes at least
+// this long) or generous upper bounds: the machine may be loaded. Jitter and loss draws come
+// from a fixed seed, so which chunks are lost and how long they are held is the same on
+// every run.
 #include "support/tcp_proxy.hpp"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+#include <stdexcept>
 #include <thread>
 
 #include "support/node_cluster.hpp"  // free_ports
@@ -23,6 +30,13 @@ std::string echo_once(int fd, const std::string& msg) {
   if (!send_all(fd, msg))
     return "<send failed>";
   return read_n(fd, msg.size());
+}
+
+// One echo of "ping" through `fd`: its round-trip time (the echo is checked).
+steady::duration round_trip(int fd) {
+  auto t0 = steady::now();
+  EXPECT_EQ(echo_once(fd, "ping"), "ping");
+  return steady::now() - t0;
 }
 
 } // namespace
@@ -240,6 +254,183 @@ TEST(tcp_proxy, destructor_resets_live_connections) {
 TEST(tcp_proxy, binding_a_taken_port_throws) {
   tcp_proxy first{"127.0.0.1", 9};
   EXPECT_THROW((tcp_proxy{"127.0.0.1", 9, first.port()}), std::system_error);
+}
+
+// --- link faults for `warden chaos`: jitter, loss, reset --------------------------------------
+
+TEST(link_proxy, jitter_keeps_the_order_of_chunks) {
+  echo_server echo;
+  warden::link_proxy proxy{"127.0.0.1", echo.port(), 0, 7};
+  fd_guard c{connect_to(proxy.port())};
+  ASSERT_EQ(echo_once(c, "warm"), "warm");
+  proxy.set_jitter(100ms, proxy_direction::to_target);
+  // Each message is its own chunk (the proxy read it before the next is sent), each with
+  // its own draw: without order keeping, a later short draw would overtake an earlier one.
+  std::string sent;
+  auto read_so_far = [&] {
+    auto s = proxy.stats();
+    return s.queued + s.bytes_to_target;
+  };
+  auto before = read_so_far();
+  for (int i = 0; i < 30; ++i) {
+    auto msg = "m" + std::to_string(100 + i) + ",";
+    ASSERT_TRUE(send_all(c, msg));
+    sent += msg;
+    ASSERT_TRUE(wait_for([&] { return read_so_far() == before + sent.size(); }));
+  }
+  EXPECT_EQ(read_n(c, sent.size(), 10s), sent);
+  EXPECT_TRUE(wait_for([&] { return proxy.stats().queued == 0; }));
+  EXPECT_EQ(proxy.stats().chunks_lost, 0u);
+}
+
+TEST(link_proxy, jitter_delays_within_its_bound) {
+  echo_server echo;
+  warden::link_proxy proxy{"127.0.0.1", echo.port(), 0, 7};
+  fd_guard c{connect_to(proxy.port())};
+  ASSERT_EQ(echo_once(c, "warm"), "warm");
+  // A fixed delay under the jitter: every round trip takes at least the delay, and the
+  // draws in [0, 200 ms] on top show up (with this seed, which draws is fixed).
+  proxy.set_delay(100ms, proxy_direction::to_target);
+  proxy.set_jitter(200ms, proxy_direction::to_target);
+  std::vector<steady::duration> rtts;
+  for (int i = 0; i < 12; ++i)
+    rtts.push_back(round_trip(c));
+  auto longest = *std::max_element(rtts.begin(), rtts.end());
+  auto shortest = *std::min_element(rtts.begin(), rtts.end());
+  EXPECT_GE(shortest, 100ms);           // the delay, never less
+  EXPECT_GE(longest, 200ms);            // some draw added >= 100 ms
+  EXPECT_LT(longest, 100ms + 200ms + 2s);  // bounded (generously: the machine is loaded)
+  // The other direction is untouched and restore() ends jitter too: no lower bound left.
+  proxy.restore();
+  EXPECT_LT(round_trip(c), 2s);
+  EXPECT_EQ(proxy.stats().chunks_lost, 0u);
+}
+
+TEST(link_proxy, loss_of_every_chunk_delays_each_by_a_retransmission) {
+  echo_server echo;
+  warden::link_proxy proxy{"127.0.0.1", echo.port()};
+  fd_guard c{connect_to(proxy.port())};
+  ASSERT_EQ(echo_once(c, "warm"), "warm");
+  ASSERT_EQ(proxy.stats().chunks_lost, 0u);
+
+  proxy.set_loss(1.0, proxy_direction::to_target);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_GE(round_trip(c), warden::link_proxy::retransmit_delay);
+  EXPECT_EQ(proxy.stats().chunks_lost, 3u);  // one chunk per message, one way
+
+  proxy.set_loss(1.0);  // both ways: two retransmissions per round trip
+  EXPECT_GE(round_trip(c), 2 * warden::link_proxy::retransmit_delay);
+  EXPECT_EQ(proxy.stats().chunks_lost, 5u);
+
+  proxy.set_loss(0.0);
+  for (int i = 0; i < 3; ++i)
+    round_trip(c);
+  EXPECT_EQ(proxy.stats().chunks_lost, 5u);  // no loss, no retransmission
+  EXPECT_EQ(proxy.stats().bytes_dropped, 0u);  // a loss never drops stream bytes
+}
+
+TEST(link_proxy, loss_with_a_probability_loses_some_chunks) {
+  echo_server echo;
+  warden::link_proxy proxy{"127.0.0.1", echo.port(), 0, 11};
+  fd_guard c{connect_to(proxy.port())};
+  ASSERT_EQ(echo_once(c, "warm"), "warm");
+  proxy.set_loss(0.5, proxy_direction::to_client);
+  constexpr uint64_t messages = 16;
+  auto slow = 0u;
+  for (uint64_t i = 0; i < messages; ++i)
+    if (round_trip(c) >= warden::link_proxy::retransmit_delay)
+      ++slow;
+  auto lost = proxy.stats().chunks_lost;
+  EXPECT_GT(lost, 0u);         // with this seed: some, not all
+  EXPECT_LT(lost, messages);
+  EXPECT_GE(slow, lost);       // every lost chunk cost a retransmission (load may add more)
+}
+
+TEST(link_proxy, loss_keeps_the_order_of_chunks) {
+  echo_server echo;
+  warden::link_proxy proxy{"127.0.0.1", echo.port()};
+  fd_guard c{connect_to(proxy.port())};
+  ASSERT_EQ(echo_once(c, "warm"), "warm");
+  proxy.set_loss(1.0, proxy_direction::to_target);
+  auto t0 = steady::now();
+  ASSERT_TRUE(send_all(c, "one,"));
+  ASSERT_TRUE(wait_for([&] { return proxy.stats().queued == 4; }));  // held: "retransmitting"
+  proxy.set_loss(0.0);  // a later chunk must wait for the retransmission (head of line)
+  ASSERT_TRUE(send_all(c, "two"));
+  EXPECT_EQ(read_n(c, 7), "one,two");
+  EXPECT_GE(steady::now() - t0, warden::link_proxy::retransmit_delay);
+  EXPECT_EQ(proxy.stats().chunks_lost, 1u);
+}
+
+TEST(link_proxy, restore_ends_loss_and_jitter) {
+  echo_server echo;
+  warden::link_proxy proxy{"127.0.0.1", echo.port()};
+  fd_guard c{connect_to(proxy.port())};
+  proxy.set_loss(1.0);
+  proxy.set_jitter(300ms);
+  proxy.restore();
+  EXPECT_EQ(proxy.mode(), proxy_mode::forward);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_LT(round_trip(c), 2s);
+  EXPECT_EQ(proxy.stats().chunks_lost, 0u);
+}
+
+TEST(link_proxy, reset_connections_resets_open_ones_and_new_ones_flow) {
+  echo_server echo;
+  warden::link_proxy proxy{"127.0.0.1", echo.port()};
+  fd_guard a{connect_to(proxy.port())};
+  fd_guard b{connect_to(proxy.port())};
+  ASSERT_EQ(echo_once(a, "a"), "a");
+  ASSERT_EQ(echo_once(b, "b"), "b");
+  ASSERT_TRUE(wait_for([&] { return echo.open == 2; }));
+
+  proxy.reset_connections();
+  EXPECT_EQ(proxy.stats().open, 0u);  // synchronous: already gone
+  EXPECT_EQ(proxy.stats().connections_reset, 2u);
+  EXPECT_EQ(wait_peer(a, 2s), peer::reset);  // RST, not FIN
+  EXPECT_EQ(wait_peer(b, 2s), peer::reset);
+  EXPECT_TRUE(wait_for([&] { return echo.open == 0; }));  // the target side too
+  EXPECT_EQ(proxy.mode(), proxy_mode::forward);
+
+  // Once: a new connection flows, and stays up.
+  fd_guard fresh{connect_to(proxy.port())};
+  ASSERT_GE(fresh.fd, 0);
+  EXPECT_EQ(echo_once(fresh, "flows"), "flows");
+  EXPECT_EQ(echo_once(fresh, "still"), "still");
+  EXPECT_EQ(proxy.stats().open, 1u);
+  EXPECT_EQ(proxy.stats().refused, 0u);
+  EXPECT_EQ(proxy.stats().connections_reset, 2u);
+  EXPECT_EQ(echo.accepted, 3);
+}
+
+TEST(link_proxy, reset_connections_keeps_the_other_faults) {
+  echo_server echo;
+  warden::link_proxy proxy{"127.0.0.1", echo.port()};
+  proxy.set_delay(150ms, proxy_direction::to_client);
+  fd_guard a{connect_to(proxy.port())};
+  ASSERT_EQ(echo_once(a, "a"), "a");
+  proxy.reset_connections();
+  EXPECT_EQ(wait_peer(a, 2s), peer::reset);
+  fd_guard fresh{connect_to(proxy.port())};
+  EXPECT_GE(round_trip(fresh), 150ms);  // the delay still holds
+}
+
+TEST(link_proxy, bad_fault_values_are_rejected) {
+  warden::link_proxy proxy{"127.0.0.1", 9};
+  EXPECT_THROW(proxy.set_loss(1.5), std::invalid_argument);
+  EXPECT_THROW(proxy.set_loss(-0.1), std::invalid_argument);
+  EXPECT_THROW(proxy.set_loss(std::nan("")), std::invalid_argument);
+  EXPECT_THROW(proxy.set_jitter(-1ms), std::invalid_argument);
+  EXPECT_THROW(proxy.set_delay(-1ms), std::invalid_argument);
+  EXPECT_NO_THROW(proxy.set_loss(0.0));
+  EXPECT_NO_THROW(proxy.set_loss(1.0));
+  EXPECT_NO_THROW(proxy.set_jitter(0ms));
+}
+
+TEST(link_proxy, to_string_names_each_mode) {
+  EXPECT_EQ(warden::to_string(warden::proxy_mode::forward), "forward");
+  EXPECT_EQ(warden::to_string(warden::proxy_mode::cut), "cut");
+  EXPECT_EQ(warden::to_string(warden::proxy_mode::blackhole), "blackhole");
 }
 
 // --- send_garbage / half_open_connection ------------------------------------------------------

@@ -656,6 +656,52 @@ TEST_F(agent_test, t316_a_client_member_counts_for_no_side) {
   EXPECT_FALSE(b.view->get()->lease_valid);
 }
 
+// A client member's word makes nobody a member. c is cut off from a and b (they dial each
+// other through aliases the test removes) but not from the client d, which reaches both
+// sides like the chaos tool's client. a and b down c; after c's quarantine d takes c back
+// itself, but a and b ignore its introductions: c stays down there instead of flapping back
+// into their placement while they cannot reach it.
+TEST_F(agent_test, t317_a_client_member_readmits_nobody) {
+  const std::string c_for_a = "127.0.0.1:17031", c_for_b = "127.0.0.1:17032";
+  const std::string a_for_c = "127.0.0.1:17013", b_for_c = "127.0.0.1:17023";
+  auto sa = settings("a", 7001, {a_addr});
+  sa.connect_via[c_addr] = c_for_a;
+  auto a = start(sa);
+  listening[a_for_c] = a.agent;
+  auto sb = settings("b", 7002, {a_addr});
+  sb.connect_via[c_addr] = c_for_b;
+  auto b = start(sb);
+  listening[b_for_c] = b.agent;
+  auto sc = settings("c", 7003, {a_addr});
+  sc.connect_via[a_addr] = a_for_c;
+  sc.connect_via[b_addr] = b_for_c;
+  auto c = start(sc);
+  listening[c_for_a] = c.agent;
+  listening[c_for_b] = c.agent;
+  auto sd = settings("d", 7004, {a_addr, b_addr, c_addr});
+  sd.self.client = true;
+  auto d = start(sd);
+  advance(3s);
+  ASSERT_EQ(a.state_of(c_addr), "up");
+  ASSERT_EQ(d.state_of(c_addr), "up");
+  for (auto alias : {c_for_a, c_for_b, a_for_c, b_for_c})
+    listening.erase(alias);
+  lose_connection(a, c);
+  lose_connection(c, a);
+  lose_connection(b, c);
+  lose_connection(c, b);
+  advance_until([&] { return a.state_of(c_addr) == "down" && b.state_of(c_addr) == "down"; },
+                5s);
+  ASSERT_EQ(a.state_of(c_addr), "down");
+  // Past the quarantine (2 s) and then some: d sees c up again, a and b keep it down.
+  advance(5s);
+  EXPECT_EQ(d.state_of(c_addr), "up");
+  for (auto* n : {&a, &b}) {
+    EXPECT_EQ(n->state_of(c_addr), "down") << n->address;
+    EXPECT_EQ(n->events->count(cluster_event_kind::node_down, "c"), 1u) << n->address;
+  }
+}
+
 // A side that does not win never downs anybody: a (the smallest address) hangs, so b's side
 // is 1 of 2 without the smallest address. b leads its side, sees a unreachable for long,
 // and downs nobody; it holds no lease (it fences) meanwhile.

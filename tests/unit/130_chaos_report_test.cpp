@@ -251,6 +251,22 @@ TEST(chaos_verdict, recovery_after_a_partition_is_the_first_client_answered_agai
                       "s 2650 ms (n1 4105 ms, n2 2650 ms, n3 2650 ms); bound 3000 ms");
 }
 
+// The end of a lasting fault is an episode of its own: a service unaffected by the
+// partition moves back when it heals (a 60 ms blip at 4 s). That blip is the heal's, counted
+// from the heal, not 4 s of the partition's recovery.
+TEST(chaos_verdict, the_end_of_a_lasting_fault_has_its_own_recovery) {
+  chaos_record run;
+  run.faults.push_back({"partition", "n1 | n2,n3", 0, 4000});
+  uint64_t id = 1;
+  for (double t = 0; t < 5000; t += 20)
+    request(run, id++, "echo#2", "chaos", t, 1, t < 4000 || t >= 4060, "unknown_name");
+  auto v = evaluate(run, {});
+  EXPECT_EQ(get(v, "recovery partition n1 | n2,n3 @0ms").figure, "no failed requests");
+  auto heal = get(v, "recovery end of partition n1 | n2,n3 @4000ms");
+  EXPECT_TRUE(heal.ok);
+  EXPECT_EQ(heal.figure, "61.0 ms");
+}
+
 TEST(chaos_verdict, availability_and_latency_bounds) {
   chaos_record run;
   for (uint64_t i = 1; i <= 100; ++i)

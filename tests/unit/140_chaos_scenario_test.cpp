@@ -195,7 +195,7 @@ probability = [0.05, 0.25]
   EXPECT_EQ(rf.name, "kill_node");
   EXPECT_EQ(rf.target, "n2");
   EXPECT_EQ(rf.start_ms, 1000);
-  EXPECT_EQ(rf.end_ms, 1000.0);  // instant in the report; the restart is an event
+  EXPECT_EQ(rf.end_ms, 4000.0);  // a kill with a restart lasts until the restart
   EXPECT_EQ(to_report_fault(sched[1]).end_ms, 7000.0);
 }
 
@@ -630,10 +630,10 @@ TEST(chaos_scenario, shipped_scenarios_load_and_expand) {
   auto kill = *load_chaos_scenario(dir + "kill-node.toml");
   auto ks = expand_faults(kill, 42);
   ASSERT_EQ(ks.size(), 1u);
-  EXPECT_EQ(ks[0].target_text(), "n2");
+  EXPECT_EQ(ks[0].target_text(), "n3");
   EXPECT_EQ(kill.bounds.max_recovery_for.at("kill_node"), 500ms);
   auto part = *load_chaos_scenario(dir + "partition-halves.toml");
-  EXPECT_EQ(expand_faults(part, 3).at(0).target_text(), "n1,n2,n3 | n4,n5");
+  EXPECT_EQ(expand_faults(part, 3).at(0).target_text(), "n1,n2,n4 | n3,n5");
   auto grem = *load_chaos_scenario(dir + "gremlin.toml");
   EXPECT_FALSE(grem.seed);
   EXPECT_GT(expand_faults(grem, 7).size(), 5u);

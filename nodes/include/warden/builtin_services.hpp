@@ -8,12 +8,18 @@
 /// | `counter`          | `start` (0)                                       | `add` -> incremented int, `get` -> int; hands its count over on a planned move (cluster services) |
 /// | `failing_start`    | `fail_starts` (1), `ok_starts` (0), `mode` ("error") | like echo once running; `get` -> starts so far (int64) |
 /// | `ignores_shutdown` | none                                              | like echo; only `kill` stops it           |
+/// | `ledger`           | `dir` ($WARDEN_DATA_DIR, else `.warden/data`)     | `(add, uint64 id)` -> ids stored (uint64) once the id is in the file; `get` -> every id (vector<uint64>) |
 /// | `ticker`           | `interval_ms` (100)                               | `get` -> ticks so far (int64)             |
 /// | `caller`           | `target` (required), `message` ("add"), `interval_ms` (200), `timeout_ms` (1000), `report_ms` (2000) | `get` -> calls answered (int64) |
 ///
 /// `caller` calls the cluster name `target` (cluster_names.hpp) every `interval_ms`:
 /// `message = "add"` sends a counter's add, any other text is sent to an echo as a string.
 /// It prints `caller PATH -> "target": N ok, M failed, ...` every `report_ms` and at exit.
+///
+/// `ledger`: a `fenced_ledger` (fenced_ledger.hpp) named after the cluster instance
+/// ("ledger", "ledger#1"; outside a cluster the child id) and fenced with the placement's
+/// epoch: a stale copy's `add` gets `errc::fenced` and stores nothing. The chaos workload
+/// calls it and reads it at the end (docs/chaos.md).
 ///
 /// `failing_start`: starts number `ok_starts + 1` to `ok_starts + fail_starts` fail (the
 /// count survives restarts: it lives in the start function); `mode` says how: "error"
@@ -60,7 +66,13 @@ using report_atom = caf::atom_constant<caf::atom("report")>;
 
 } // namespace builtin
 
-/// Registers echo, counter, failing_start, ignores_shutdown, ticker and caller in `catalog`.
+/// Environment variable naming the directory of services' files (the ledger's).
+inline constexpr const char* data_dir_env = "WARDEN_DATA_DIR";
+/// The directory of services' files when WARDEN_DATA_DIR is unset.
+inline constexpr const char* default_data_dir = ".warden/data";
+
+/// Registers echo, counter, ledger, failing_start, ignores_shutdown, ticker and caller in
+/// `catalog`.
 void add_builtin_services(service_catalog& catalog);
 
 } // namespace warden

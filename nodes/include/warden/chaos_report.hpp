@@ -172,6 +172,8 @@ public:
 
   /// Records a fault starting now; returns its index for `fault_ended`.
   size_t fault_started(const std::string& name, const std::string& target);
+  /// Records a fault of one instant (a kill without restart, a reset): end = start = now.
+  void instant_fault(const std::string& name, const std::string& target);
   void fault_ended(size_t index);
 
   void add_event(const std::string& node, const std::string& name,
@@ -231,6 +233,9 @@ struct chaos_verdict {
   /// The check named `name`, or nullptr.
   const check_result* find(std::string_view name) const;
 };
+
+/// Nearest-rank percentile `p` (0..100] of sorted, non-empty `xs`.
+double percentile(const std::vector<double>& xs, double p);
 
 /// Runs every check on `run`. Pure: the record may come from a run or be made by hand.
 chaos_verdict evaluate(const chaos_record& run, const chaos_bounds& bounds);

@@ -179,7 +179,7 @@ struct scheduled_fault {
 };
 
 /// The report's record of `f` as planned: kind name, target text, start and end (end ==
-/// start for instant kinds, kill_node included: its restart is an event, not the fault).
+/// start for instant kinds; a kill_node with a restart lasts until the restart).
 fault to_report_fault(const scheduled_fault& f);
 
 /// The explicit faults plus the gremlin's for `seed`, sorted by start (ties: file order,

@@ -77,6 +77,7 @@ enum class errc : uint8_t {
   auth_failed,           ///< join refused: the peer does not know the cluster secret
   not_a_member,          ///< a message from a node that has not joined
   node_unavailable,      ///< no connection to the node (refused, unreachable, timed out)
+  fenced,                ///< a resource refused a stale copy: its fencing epoch is older than the newest it saw; context: the text
   // --- node settings ---
   invalid_config = 112,  ///< node settings (file, env, flags); context: one message string
   // --- management HTTP ---

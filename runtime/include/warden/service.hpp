@@ -73,6 +73,11 @@ struct start_info {
   std::string parent_path;
   /// The supervisor's lifecycle event sink (child supervisors inherit it).
   std::shared_ptr<event_sink> events;
+  /// A cluster service's fencing epoch: the same for every restart of one placement, higher
+  /// for every later placement (cluster_service_manager.hpp). 0 outside cluster services.
+  uint64_t fencing_epoch = 0;
+  /// A cluster service's instance name ("ledger", "echo#2"); empty outside cluster services.
+  std::string cluster_instance;
 };
 
 /// Starts one child: spawns an actor (from `spawner`) that sends exactly one init ack to
@@ -124,6 +129,15 @@ public:
 
   /// The supervisor that started this service.
   const caf::actor& supervisor() const { return info_.supervisor; }
+
+  /// This placement's fencing epoch when the service runs as a cluster service, else 0.
+  /// Hand it to the resources the service writes, so they can refuse a stale copy's writes
+  /// (a copy cut off or paused may run a moment after its successor started elsewhere).
+  uint64_t fencing_epoch() const { return info_.fencing_epoch; }
+
+  /// The instance name when the service runs as a cluster service ("ledger", "echo#2"),
+  /// else empty.
+  const std::string& cluster_instance() const { return info_.cluster_instance; }
 
   const char* name() const override { return "warden.service"; }
 
