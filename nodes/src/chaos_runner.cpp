@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <set>
 #include <thread>
 
@@ -100,6 +101,8 @@ struct call_target {
   std::string instance;
   std::string service;  ///< the service's cluster name ("echo" for "echo#2")
   call_style style = call_style::echo;
+  /// From the tree file; else (an attached cluster) found by the first probe answered.
+  bool style_known = true;
 };
 
 call_style style_of(const std::string& type) {
@@ -121,7 +124,7 @@ std::vector<call_target> targets_of(const std::vector<std::string>& names,
         if (x.spec.name == name)
           cs = &x;
     if (cs == nullptr) {
-      out.push_back({name, name, call_style::echo});
+      out.push_back({name, name, call_style::echo, tree.has_value()});
       continue;
     }
     std::string type;
@@ -129,10 +132,10 @@ std::vector<call_target> targets_of(const std::vector<std::string>& names,
       if (d.path.ends_with("/" + cs->spec.id) && std::count(d.path.begin(), d.path.end(), '/') == 1)
         type = d.service;
     if (cs->mode == cluster_mode::singleton)
-      out.push_back({name, name, style_of(type)});
+      out.push_back({name, name, style_of(type), true});
     else
       for (uint32_t i = 0; i < cs->instances; ++i)
-        out.push_back({fmt::format("{}#{}", name, i), name, style_of(type)});
+        out.push_back({fmt::format("{}#{}", name, i), name, style_of(type), true});
   }
   return out;
 }
@@ -205,16 +208,64 @@ caf::behavior workload_actor(caf::event_based_actor* self, std::shared_ptr<workl
 
 // --- the cluster under test ----------------------------------------------------------------
 
-/// One node the tool started, and when the tool ended each of its runs.
+/// One node of the run: started by the tool (`proc`), or attached (`proc` null: found by
+/// its address, its HTTP port learned from the membership, its PID from its listening
+/// socket).
 struct node_slot {
   std::string name;
+  std::string host = "127.0.0.1";
   uint16_t port = 0;
   uint16_t call_port = 0;
   uint16_t http_port = 0;
   std::unique_ptr<node_process> proc;
   /// Wall µs at which the tool killed or stopped run i (n1.log is run 0, n1.1.log run 1).
   std::vector<int64_t> run_ends_us;
+  /// Attached: the process the tool stopped with SIGSTOP (-1: none).
+  pid_t paused_pid = -1;
+  /// Set while the tool holds the node stopped (read by the claims sampler's thread).
+  std::shared_ptr<std::atomic<bool>> paused = std::make_shared<std::atomic<bool>>(false);
+
+  std::string address() const { return fmt::format("{}:{}", host, port); }
 };
+
+/// The PID of the local process listening on TCP `port` (from /proc/net/tcp{,6} and the
+/// processes' descriptors), or nullopt.
+std::optional<pid_t> pid_listening_on(uint16_t port) {
+  std::set<std::string> inodes;
+  for (auto* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in{table};
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields{line};
+      std::string slot, local, remote, state, skip, inode;
+      fields >> slot >> local >> remote >> state;
+      for (int i = 0; i < 5; ++i)
+        fields >> skip;  // tx_queue:rx_queue tr:tm->when retrnsmt uid timeout
+      fields >> inode;
+      auto colon = local.rfind(':');
+      if (state == "0A" && colon != std::string::npos
+          && std::stoul(local.substr(colon + 1), nullptr, 16) == port)
+        inodes.insert("socket:[" + inode + "]");
+    }
+  }
+  if (inodes.empty())
+    return std::nullopt;
+  std::error_code ec;
+  for (auto& proc : std::filesystem::directory_iterator{"/proc", ec}) {
+    auto pid_text = proc.path().filename().string();
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    std::error_code fd_ec;
+    for (auto& fd : std::filesystem::directory_iterator{proc.path() / "fd", fd_ec}) {
+      std::error_code link_ec;
+      auto target = std::filesystem::read_symlink(fd.path(), link_ec).string();
+      if (!link_ec && inodes.count(target) > 0)
+        return static_cast<pid_t>(std::stol(pid_text));
+    }
+  }
+  return std::nullopt;
+}
 
 /// The proxies of one directed link: the node port and the call port.
 struct link_pair {
@@ -280,16 +331,34 @@ private:
     return out;
   }
 
+  bool attached() const { return !sc_.cluster.attach.empty(); }
+
   bool start_nodes(std::string& why);
+  /// Attached: one slot per address (no process is started).
+  bool attach_nodes(std::string& why);
   bool start_client(std::string& why);
   void stop_client();
 
+  /// GET /cluster/members of a node (null when it does not answer).
+  json members_of(node_slot& s);
+  /// Node faults on started and attached nodes alike.
+  void kill_node(node_slot& s);
+  void pause_node(node_slot& s);
+  void resume_node(node_slot& s);
+  /// Attached: samples every node's own registrations (while it holds the lease) until
+  /// `stop`: the claims oracle without logs.
+  void sample_claims(const std::atomic<bool>& stop);
+
   /// Every node's view has every node up; `figure` says how many do.
   bool members_up(std::string& figure);
+  /// Attached: a name the registry does not hold but whose instances it does ("echo" with
+  /// "echo#0", "echo#1", ...) stands for those instances.
+  void expand_spread(std::vector<call_target>& targets);
   /// Every hypothesis service answers; `figure` lists those that do not.
   bool services_answer(std::string& figure);
-  /// One call to `t` that reads (never adds); true when it answered.
-  bool probe(const call_target& t, caf::timespan timeout);
+  /// One call to `t` that reads (never adds); true when it answered. A target whose type
+  /// is unknown is tried as a ledger, a counter, then an echo: the first that answers is it.
+  bool probe(call_target& t, caf::timespan timeout);
   /// Polls the hypothesis until it holds or `until`; records the checks for `phase`.
   bool check_hypothesis(hypothesis_phase phase, steady::time_point until);
 
@@ -308,6 +377,7 @@ private:
   std::filesystem::path dir_;
   run_options opt_;
   std::string secret_ = random_secret();
+  std::string cluster_name_ = run_cluster_name;
   std::optional<declared_tree> tree_;
   std::vector<node_slot> slots_;
   std::map<std::pair<std::string, std::string>, link_pair> links_;
@@ -331,8 +401,14 @@ bool chaos_run::start_nodes(std::string& why) {
   }
   auto names = sc_.node_names();
   auto ports = free_ports(3 * names.size());
-  for (size_t i = 0; i < names.size(); ++i)
-    slots_.push_back({names[i], ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], nullptr, {}});
+  for (size_t i = 0; i < names.size(); ++i) {
+    node_slot slot;
+    slot.name = names[i];
+    slot.port = ports[3 * i];
+    slot.call_port = ports[3 * i + 1];
+    slot.http_port = ports[3 * i + 2];
+    slots_.push_back(std::move(slot));
+  }
   auto addr = [](uint16_t port) { return fmt::format("127.0.0.1:{}", port); };
   uint64_t proxy_seed = seed_;
   for (auto& a : slots_)
@@ -379,18 +455,117 @@ bool chaos_run::start_nodes(std::string& why) {
   return true;
 }
 
+bool chaos_run::attach_nodes(std::string& why) {
+  auto* secret = std::getenv("WARDEN_CLUSTER_SECRET");
+  if (secret == nullptr || *secret == '\0') {
+    why = "cluster.attach: set WARDEN_CLUSTER_SECRET to the cluster's secret (the tool joins "
+          "it as a client member)";
+    return false;
+  }
+  secret_ = secret;
+  auto* name = std::getenv("WARDEN_CLUSTER_NAME");
+  cluster_name_ = name != nullptr && *name != '\0' ? name : cluster_settings{}.name;
+  auto names = sc_.node_names();
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto ep = endpoint::parse(sc_.cluster.attach[i]);
+    if (!ep) {
+      why = "cluster.attach: not host:port: " + sc_.cluster.attach[i];
+      return false;
+    }
+    node_slot slot;
+    slot.name = names[i];
+    slot.host = ep->host;
+    slot.port = ep->port;
+    slots_.push_back(std::move(slot));
+  }
+  return true;
+}
+
+json chaos_run::members_of(node_slot& s) {
+  if (s.proc)
+    return s.proc->members();
+  if (s.http_port == 0 && client_)  // learned from the membership: member_info::http
+    for (auto& row : client_->snapshot()->members)
+      if (row.info.address == s.address())
+        if (auto ep = endpoint::parse(row.info.http)) {
+          s.http_port = ep->port;
+          break;
+        }
+  if (s.http_port == 0)
+    return nullptr;
+  auto r = http_get_json(s.host, s.http_port, "/cluster/members");
+  return r && r->first == 200 ? r->second : json(nullptr);
+}
+
+void chaos_run::kill_node(node_slot& s) {
+  if (s.proc)
+    s.proc->kill9();
+  else if (auto pid = pid_listening_on(s.port))
+    ::kill(*pid, SIGKILL);
+  else
+    rec_->add_event(s.name, "fault_missed", {{"why", "no local process listens on " + s.address()}});
+  s.run_ends_us.push_back(now_wall_us());
+}
+
+void chaos_run::pause_node(node_slot& s) {
+  *s.paused = true;
+  if (s.proc) {
+    s.proc->pause();
+  } else if (auto pid = pid_listening_on(s.port)) {
+    ::kill(*pid, SIGSTOP);
+    s.paused_pid = *pid;
+  } else {
+    rec_->add_event(s.name, "fault_missed", {{"why", "no local process listens on " + s.address()}});
+  }
+}
+
+void chaos_run::resume_node(node_slot& s) {
+  *s.paused = false;
+  if (s.proc)
+    s.proc->resume();
+  else if (s.paused_pid > 0)
+    ::kill(std::exchange(s.paused_pid, -1), SIGCONT);
+}
+
+void chaos_run::sample_claims(const std::atomic<bool>& stop) {
+  while (!stop) {
+    auto t = run_ms();
+    std::map<std::string, std::pair<std::vector<std::string>, std::vector<uint64_t>>> by_key;
+    for (auto& s : slots_) {
+      if (*s.paused)
+        continue;  // stopped: it cannot act (nor answer)
+      auto members = members_of(s);
+      if (!members.is_object() || !members["lease"].value("valid", false))
+        continue;  // no lease: its manager stops every copy
+      auto names = http_get_json(s.host, s.http_port, "/cluster/names");
+      if (!names || names->first != 200 || !names->second["names"].is_array())
+        continue;
+      auto self = names->second.value("node", "");
+      for (auto& n : names->second["names"])
+        if (n.value("node", "") == self && n.value("epoch", uint64_t{0}) != 0) {
+          auto& [nodes, epochs] = by_key[n.value("name", "")];
+          nodes.push_back(s.name);
+          epochs.push_back(n.value("epoch", uint64_t{0}));
+        }
+    }
+    for (auto& [key, claim] : by_key)
+      rec_->add_sample(key, claim.first, claim.second);
+    std::this_thread::sleep_until(t0_ + std::chrono::duration<double, std::milli>(t + claim_sample_ms));
+  }
+}
+
 bool chaos_run::start_client(std::string& why) {
   node_config cfg;
   cfg.node.name = client_name;
   cfg.node.port = 0;
   cfg.http.enabled = false;
   cfg.cluster.secret = secret_;
-  cfg.cluster.name = run_cluster_name;
+  cfg.cluster.name = cluster_name_;
   cfg.cluster.client = true;
   cfg.log.json = true;
   cfg.log.file = (dir_ / "nodes" / "chaos.log").string();
   for (auto& s : slots_)
-    cfg.cluster.seeds.push_back(*endpoint::parse(fmt::format("127.0.0.1:{}", s.port)));
+    cfg.cluster.seeds.push_back(*endpoint::parse(s.address()));
   auto n = node::start(cfg);
   if (!n) {
     why = "the client member did not start: " + describe(n.error());
@@ -410,7 +585,7 @@ void chaos_run::stop_client() {
 bool chaos_run::members_up(std::string& figure) {
   size_t agree = 0;
   for (auto& s : slots_) {
-    auto m = s.proc->members();
+    auto m = members_of(s);
     size_t up = 0;
     if (m.is_object() && m["members"].is_array())
       for (auto& x : m["members"])
@@ -424,19 +599,47 @@ bool chaos_run::members_up(std::string& figure) {
   return agree == slots_.size();
 }
 
-bool chaos_run::probe(const call_target& t, caf::timespan timeout) {
+bool chaos_run::probe(call_target& t, caf::timespan timeout) {
   cluster_client cc{client_->system()};
-  switch (t.style) {
-    case call_style::ledger:
-      return static_cast<bool>(
-        cc.call<std::vector<uint64_t>>(t.instance, timeout, builtin::get_atom::value));
-    case call_style::counter:
-      return static_cast<bool>(cc.call<int>(t.instance, timeout, builtin::get_atom::value));
-    case call_style::echo:
-      return static_cast<bool>(
-        cc.call<std::string>(t.instance, timeout, std::string{"chaos probe"}));
-  }
+  auto answers_as = [&](call_style style) {
+    switch (style) {
+      case call_style::ledger:
+        return static_cast<bool>(
+          cc.call<std::vector<uint64_t>>(t.instance, timeout, builtin::get_atom::value));
+      case call_style::counter:
+        return static_cast<bool>(cc.call<int>(t.instance, timeout, builtin::get_atom::value));
+      case call_style::echo:
+        return static_cast<bool>(
+          cc.call<std::string>(t.instance, timeout, std::string{"chaos probe"}));
+    }
+    return false;
+  };
+  if (t.style_known)
+    return answers_as(t.style);
+  for (auto style : {call_style::ledger, call_style::counter, call_style::echo})
+    if (answers_as(style)) {
+      t.style = style;
+      t.style_known = true;
+      return true;
+    }
   return false;
+}
+
+void chaos_run::expand_spread(std::vector<call_target>& targets) {
+  auto snap = client_->snapshot();
+  std::vector<call_target> out;
+  for (auto& t : targets) {
+    bool expanded = false;
+    if (!t.style_known && t.instance == t.service && snap->names.count(t.instance) == 0)
+      for (auto& [name, entry] : snap->names)
+        if (name.starts_with(t.service + "#")) {
+          out.push_back({name, t.service, t.style, false});
+          expanded = true;
+        }
+    if (!expanded)
+      out.push_back(t);
+  }
+  targets = std::move(out);
 }
 
 bool chaos_run::services_answer(std::string& figure) {
@@ -457,6 +660,10 @@ bool chaos_run::check_hypothesis(hypothesis_phase phase, steady::time_point unti
   std::string members_figure = "not checked", services_figure = "not checked";
   bool members_ok = !want_members, services_ok = !want_services;
   for (;;) {
+    if (attached() && phase == hypothesis_phase::before) {
+      expand_spread(hypothesis_targets_);
+      expand_spread(workload_targets_);
+    }
     if (want_members)
       members_ok = members_up(members_figure);
     if (want_services && members_ok)
@@ -483,14 +690,11 @@ void chaos_run::inject(const scheduled_fault& f, std::optional<size_t>& open_fau
   else
     rec_->instant_fault(report.name, report.target);
   switch (f.kind) {
-    case fault_kind::kill_node: {
-      auto& s = slot(f.nodes[0]);
-      s.proc->kill9();
-      s.run_ends_us.push_back(now_wall_us());
+    case fault_kind::kill_node:
+      kill_node(slot(f.nodes[0]));
       break;
-    }
     case fault_kind::pause_node:
-      slot(f.nodes[0]).proc->pause();
+      pause_node(slot(f.nodes[0]));
       break;
     case fault_kind::partition:
       for (size_t i = 0; i < f.groups.size(); ++i)
@@ -552,7 +756,7 @@ void chaos_run::undo(const scheduled_fault& f, std::optional<size_t>& open_fault
       break;
     }
     case fault_kind::pause_node:
-      slot(f.nodes[0]).proc->resume();
+      resume_node(slot(f.nodes[0]));
       break;
     case fault_kind::partition:
       for (auto& [key, lp] : links_) {
@@ -598,11 +802,11 @@ void chaos_run::read_ledgers() {
 
 void chaos_run::stop_nodes() {
   for (auto& s : slots_)
-    if (s.proc->running())
+    if (s.proc && s.proc->running())
       ::kill(s.proc->pid(), SIGTERM);
   deadline dl = node_stop_timeout;
   for (auto& s : slots_)
-    if (s.proc->running()) {
+    if (s.proc && s.proc->running()) {
       s.proc->terminate(dl);
       s.run_ends_us.push_back(now_wall_us());
     }
@@ -613,55 +817,75 @@ void chaos_run::collect_logs(chaos_record& run, double end_ms) {
                                                 "node_unreachable", "node_reachable",
                                                 "node_down",        "node_removed"};
   auto to_run_ms = [this](int64_t us) { return static_cast<double>(us - t0_wall_us_) / 1000; };
+  // The lane of a member named in a membership line: by its address (an attached node's
+  // own name may differ from n1..nN); not one of the run's nodes (the client): none.
+  auto lane_of = [this](const json& line) -> std::string {
+    auto address = line.value("address", "");
+    for (auto& s : slots_)
+      if (s.address() == address)
+        return s.name;
+    return {};
+  };
   std::vector<claim> claims;
-  for (auto& s : slots_) {
-    auto paths = s.proc->log_paths();
-    for (size_t r = 0; r < paths.size(); ++r) {
-      std::ifstream in{paths[r]};
-      std::map<std::string, claim> open;  // by key
-      std::string text;
-      while (std::getline(in, text)) {
-        auto line = json::parse(text, nullptr, false);
-        if (!line.is_object() || !line.contains("event"))
-          continue;
-        auto us = line_time_us(line);
-        if (!us)
-          continue;
-        auto t = to_run_ms(*us);
-        auto name = line.value("event", "");
-        if (name == "cluster_service_started") {
-          auto key = line.value("name", "");
-          open[key] = {key, s.name, line.value("epoch", uint64_t{0}), t, t};
-        } else if (name == "cluster_service_stopped") {
-          if (auto i = open.find(line.value("name", "")); i != open.end()) {
-            i->second.to_ms = t;
-            if (line.contains("lease_ended_us"))
-              i->second.to_ms = std::min(t, to_run_ms(line.value("lease_ended_us", *us)));
-            claims.push_back(i->second);
-            open.erase(i);
-          }
+  // Reads one run's log; `claims_to`: where its node's claims end if still open at the end.
+  auto read_log = [&](const std::string& path, const std::string& observer,
+                      std::optional<double> claims_to) {
+    std::ifstream in{path};
+    std::map<std::string, claim> open;  // by key
+    std::string text;
+    while (std::getline(in, text)) {
+      auto line = json::parse(text, nullptr, false);
+      if (!line.is_object() || !line.contains("event"))
+        continue;
+      auto us = line_time_us(line);
+      if (!us)
+        continue;
+      auto t = to_run_ms(*us);
+      auto name = line.value("event", "");
+      if (name == "cluster_service_started") {
+        auto key = line.value("name", "");
+        open[key] = {key, observer, line.value("epoch", uint64_t{0}), t, t};
+      } else if (name == "cluster_service_stopped") {
+        if (auto i = open.find(line.value("name", "")); i != open.end()) {
+          i->second.to_ms = t;
+          if (line.contains("lease_ended_us"))
+            i->second.to_ms = std::min(t, to_run_ms(line.value("lease_ended_us", *us)));
+          claims.push_back(i->second);
+          open.erase(i);
         }
-        if (t < 0 || t > end_ms)
-          continue;
-        auto lane = s.name;
-        json detail = line;
-        for (auto field : {"event", "time", "node"})
-          detail.erase(field);
-        if (membership.count(name) > 0) {
-          lane = line.value("peer", "");
-          if (lane.empty() || lane == client_name)
-            continue;
-          detail["observer"] = s.name;
-        }
-        run.events.push_back({t, lane, name, std::move(detail)});
       }
-      // Still running when the tool killed or stopped the process.
-      auto ended = r < s.run_ends_us.size() ? to_run_ms(s.run_ends_us[r]) : end_ms;
+      if (t < 0 || t > end_ms)
+        continue;
+      auto lane = observer;
+      json detail = line;
+      for (auto field : {"event", "time", "node"})
+        detail.erase(field);
+      if (membership.count(name) > 0) {
+        lane = lane_of(line);
+        if (lane.empty())
+          continue;
+        detail["observer"] = observer;
+      }
+      run.events.push_back({t, lane, name, std::move(detail)});
+    }
+    if (claims_to)
       for (auto& [key, c] : open) {
-        c.to_ms = ended;
+        c.to_ms = *claims_to;
         claims.push_back(c);
       }
-    }
+  };
+  for (auto& s : slots_) {
+    if (!s.proc)
+      continue;
+    auto paths = s.proc->log_paths();
+    for (size_t r = 0; r < paths.size(); ++r)  // still running when killed or stopped
+      read_log(paths[r], s.name,
+               r < s.run_ends_us.size() ? to_run_ms(s.run_ends_us[r]) : end_ms);
+  }
+  if (attached()) {
+    // No node logs: membership as the client saw it; claims were sampled during the run.
+    read_log((dir_ / "nodes" / "chaos.log").string(), client_name, std::nullopt);
+    return;
   }
   std::stable_sort(run.events.begin(), run.events.end(),
                    [](const event& a, const event& b) { return a.time_ms < b.time_ms; });
@@ -731,7 +955,7 @@ int chaos_run::run() {
                   sc_.cluster.nodes, faults.size(), sc_.duration_ms / 1000.0, dir_.string()));
 
   std::string why;
-  if (!start_nodes(why) || !start_client(why)) {
+  if (!(attached() ? attach_nodes(why) : start_nodes(why)) || !start_client(why)) {
     std::cerr << "warden chaos: " << why << "\n";
     return exit_run_failed;
   }
@@ -750,6 +974,25 @@ int chaos_run::run() {
   t0_wall_us_ = now_wall_us();
   if (!steady_before)
     say("the steady state does not hold: no faults are injected");
+  // An attached cluster's types are learned by probing (the hypothesis probed some).
+  for (auto& t : workload_targets_)
+    for (auto& h : hypothesis_targets_)
+      if (!t.style_known && h.style_known && h.instance == t.instance) {
+        t.style = h.style;
+        t.style_known = true;
+      }
+  if (steady_before)
+    for (auto& t : workload_targets_)
+      if (!t.style_known)
+        probe(t, sc_.workload.timeout);
+  // Attached nodes leave no logs here: sample their claims while the run goes.
+  std::atomic<bool> stop_sampling{false};
+  std::thread sampler;
+  if (attached() && steady_before) {
+    for (auto& s : slots_)
+      members_of(s);  // learns the HTTP ports before the sampler's thread reads them
+    sampler = std::thread{[this, &stop_sampling] { sample_claims(stop_sampling); }};
+  }
 
   workload_ = std::make_shared<workload_state>();
   workload_->rec = rec_.get();
@@ -800,6 +1043,9 @@ int chaos_run::run() {
   while (!workload_->finished && steady::now() < workload_deadline)
     std::this_thread::sleep_for(workload_tick);
   double end_ms = run_ms();
+  stop_sampling = true;
+  if (sampler.joinable())
+    sampler.join();
   if (steady_before)
     read_ledgers();
 
@@ -838,12 +1084,6 @@ int run_chaos(const run_options& opt) {
   auto sc = load_chaos_scenario(opt.scenario_file);
   if (!sc) {
     std::cerr << "warden chaos: " << config_error_text(sc.error()) << "\n";
-    return exit_bad_scenario;
-  }
-  if (!sc->cluster.attach.empty()) {
-    std::cerr << "warden chaos: " << opt.scenario_file
-              << ": cluster.attach: running against an attached cluster is not supported yet; "
-                 "remove attach to let the tool start the nodes\n";
     return exit_bad_scenario;
   }
   auto seed = opt.seed ? *opt.seed

@@ -97,7 +97,7 @@ void note(manager_state& st, const std::string& event, nlohmann::json fields) {
 }
 
 /// The current snapshot and whether this node may run instances: the lease is valid and
-/// will still be at the next check (the snapshot is as old as its first sighting here).
+/// will still be at the next check.
 std::pair<std::shared_ptr<const cluster_snapshot>, bool> current(manager_state& st) {
   auto snap = st.cfg.view->get();
   auto now = steady::now();
@@ -105,14 +105,15 @@ std::pair<std::shared_ptr<const cluster_snapshot>, bool> current(manager_state& 
     st.seen = snap;
     st.seen_at = now;
   }
+  // The time left counts from when the agent computed it; a snapshot made by hand (tests)
+  // counts from when this manager first saw it.
+  auto base = std::min(snap->published_at.value_or(st.seen_at), st.seen_at);
   bool lease = snap->lease_valid;
   if (lease && snap->lease_left_ms)
-    lease = now + st.cfg.check_interval
-            < st.seen_at + std::chrono::milliseconds{*snap->lease_left_ms};
+    lease = now + st.cfg.check_interval < base + std::chrono::milliseconds{*snap->lease_left_ms};
   if (snap->lease_valid)
-    st.lease_end = snap->lease_left_ms
-                     ? st.seen_at + std::chrono::milliseconds{*snap->lease_left_ms}
-                     : steady::time_point::max();
+    st.lease_end = snap->lease_left_ms ? base + std::chrono::milliseconds{*snap->lease_left_ms}
+                                       : steady::time_point::max();
   else
     st.lease_end = std::min(st.lease_end, st.seen_at);
   return {snap, lease};

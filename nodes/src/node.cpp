@@ -518,7 +518,8 @@ nlohmann::json node::names_json() const {
     names.push_back({{"name", name},
                      {"node", entry.owner.name},
                      {"address", entry.owner.address},
-                     {"incarnation", entry.owner.incarnation}});
+                     {"incarnation", entry.owner.incarnation},
+                     {"epoch", entry.epoch}});
   auto lost = nlohmann::json::array();
   for (auto& [name, owner] : snap->lost_names)
     lost.push_back({{"name", name}, {"node", owner.name}, {"address", owner.address}});

@@ -204,7 +204,12 @@ public:
         observe(i->second, std::move(sees_unreachable));
         // Only current members get acks: a member this node downed (or that left) must not
         // renew its quorum lease here, or a paused node could hold it again after SIGCONT.
-        if (state == member_state::up || state == member_state::unreachable)
+        // Nor does a member another member reports unreachable: in a bridge partition (n3
+        // reaches n1 and n2, they do not reach each other) n3's acks would keep both ends'
+        // leases alive until the leader downs one, and the other end would start that
+        // one's services while it still runs them (found by a chaos gremlin's cut link).
+        if ((state == member_state::up || state == member_state::unreachable)
+            && !reported_unreachable(address))
           send(agent, heartbeat_ack_atom::value, settings_.self.address,
                settings_.self.incarnation, seq);
       },
@@ -342,6 +347,7 @@ private:
 
   void publish_view() {
     auto snap = std::make_shared<cluster_snapshot>();
+    snap->published_at = std::chrono::steady_clock::now();
     auto t = now();
     snap->self = settings_.self;
     snap->cluster = settings_.cluster;
@@ -912,6 +918,17 @@ private:
 
   /// A heartbeat's observation: the addresses `p` sees unreachable, as current members
   /// (unknown addresses ignored), for the tracker.
+  /// True when an up member other than `address` itself (clients excluded: their view
+  /// counts nowhere) reported `address` unreachable in its latest heartbeat.
+  bool reported_unreachable(const std::string& address) const {
+    return std::any_of(peers_.begin(), peers_.end(), [&](const auto& entry) {
+      auto& p = entry.second;
+      return entry.first != address && p.state == member_state::up && !p.info.client
+             && std::find(p.sees_unreachable.begin(), p.sees_unreachable.end(), address)
+                  != p.sees_unreachable.end();
+    });
+  }
+
   void observe(peer& p, std::vector<std::string> sees_unreachable) {
     bool changed = p.sees_unreachable != sees_unreachable;
     p.sees_unreachable = std::move(sees_unreachable);
@@ -1354,7 +1371,7 @@ private:
   uint64_t heartbeat_seq_ = 0;
   std::deque<std::pair<uint64_t, time_point>> heartbeats_sent_;
   /// May this node run cluster services (fed by heartbeats and their acks).
-  quorum_lease lease_{settings_.self};
+  quorum_lease lease_{settings_.self, lease_settings{lease_duration_for(settings_)}};
   /// The split-brain resolver's input: reachability verdicts and observations.
   reachability_tracker tracker_{settings_.downing};
   /// The one pending decide timer: when it is due, and its id (older ids are ignored).
@@ -1370,6 +1387,12 @@ private:
 };
 
 } // namespace
+
+std::chrono::milliseconds lease_duration_for(const agent_settings& s) {
+  auto stable = s.downing.stable_after;
+  auto beat = std::chrono::duration_cast<std::chrono::milliseconds>(s.heartbeat_interval);
+  return std::max(stable - beat, stable / 2);
+}
 
 std::string settings_fingerprint(const agent_settings& s) {
   auto& d = s.detector;

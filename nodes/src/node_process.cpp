@@ -284,14 +284,15 @@ std::optional<int> node_process::terminate(deadline dl) {
   }
 }
 
-std::optional<std::pair<int, json>> node_process::http_get(const std::string& path) const {
-  httplib::Client cli{"127.0.0.1", opts_.http_port};
+std::optional<std::pair<int, json>> http_get_json(const std::string& host, uint16_t port,
+                                                  const std::string& path) {
+  httplib::Client cli{host, port};
   auto us = [](std::chrono::milliseconds ms) {
     return std::pair{static_cast<time_t>(ms.count() / 1000),
                      static_cast<time_t>(ms.count() % 1000 * 1000)};
   };
-  auto [cs, cus] = us(http_connect_timeout);
-  auto [rs, rus] = us(http_read_timeout);
+  auto [cs, cus] = us(node_process::http_connect_timeout);
+  auto [rs, rus] = us(node_process::http_read_timeout);
   cli.set_connection_timeout(cs, cus);
   cli.set_read_timeout(rs, rus);
   cli.set_write_timeout(rs, rus);
@@ -303,6 +304,10 @@ std::optional<std::pair<int, json>> node_process::http_get(const std::string& pa
   if (body.is_discarded())
     body = res->body;
   return std::pair{res->status, std::move(body)};
+}
+
+std::optional<std::pair<int, json>> node_process::http_get(const std::string& path) const {
+  return http_get_json("127.0.0.1", opts_.http_port, path);
 }
 
 bool node_process::wait_ready(deadline dl) {

@@ -93,6 +93,10 @@ struct cluster_snapshot {
   /// Milliseconds until the lease ends; none while it cannot end (this node alone is a
   /// winning side) or when there is no lease.
   std::optional<int64_t> lease_left_ms;
+  /// When the agent computed this snapshot (the real steady clock; unset in snapshots made
+  /// by hand). `lease_left_ms` counts from here: a reader that sees the snapshot late (its
+  /// process was stopped in between) must not count it from when it saw it.
+  std::optional<std::chrono::steady_clock::time_point> published_at;
   /// Members another member introduced (up there) that this node is still dialing, for at
   /// most 2 x handshake timeout + reconnect_max after the introduction. While any is
   /// listed, views of the membership differ and the cluster-service manager starts nothing.

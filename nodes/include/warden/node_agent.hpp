@@ -186,6 +186,13 @@ struct agent_settings {
   std::function<uint64_t()> wall_clock_us;
 };
 
+/// The quorum lease's duration: stable_after minus one heartbeat interval (800 ms with the
+/// defaults), never below half of stable_after. Shorter than stable_after so a member that
+/// loses its acks (cut off, or indirectly connected: members stop acking a member another
+/// member reports unreachable) fences itself before the leader can down it and start its
+/// services elsewhere, with one heartbeat of margin for the report that started the wait.
+std::chrono::milliseconds lease_duration_for(const agent_settings& s);
+
 /// The detector and resolver settings as one comparable string, e.g.
 /// "heartbeat=200ms threshold=8 pause=800ms min_std=100ms stable_after=1000ms".
 std::string settings_fingerprint(const agent_settings& s);

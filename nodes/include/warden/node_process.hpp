@@ -68,6 +68,11 @@ constexpr std::chrono::milliseconds poll_interval{20};
 /// test binds it; rare on a test machine.)
 std::vector<uint16_t> free_ports(std::size_t n);
 
+/// GET http://`host`:`port``path` (connect 300 ms, read 1 s): status and body as JSON (a
+/// non-JSON body becomes a JSON string); nullopt when nothing answered in time.
+std::optional<std::pair<int, json>> http_get_json(const std::string& host, uint16_t port,
+                                                  const std::string& path);
+
 /// How to start one node.
 struct node_process_options {
   std::string name;

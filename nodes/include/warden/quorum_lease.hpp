@@ -14,9 +14,10 @@
 /// when this node is not in the member set (downed, removed) it holds no lease.
 ///
 /// Why it is safe with the defaults: a partitioned node's lease ends at most
-/// `lease_duration` (1 s) after the last heartbeat the majority acked, while the majority
-/// needs failure detection (~1.5 s after that heartbeat) plus `stable_after` (1 s) before
-/// it downs the node and starts its services elsewhere.
+/// `lease_duration` (800 ms, the agent's `lease_duration_for`) after the last heartbeat the
+/// majority acked, while the majority needs failure detection (at once on a closed
+/// connection, ~1.5 s after that heartbeat on a hang) plus `stable_after` (1 s) before it
+/// downs the node and starts its services elsewhere.
 ///
 /// Pure: time is passed in. Memory is bounded: send times older than `lease_duration`
 /// before the newest heartbeat are forgotten (their acks could not extend the lease
@@ -45,7 +46,8 @@ namespace warden {
 /// Knobs of the quorum lease.
 struct lease_settings {
   /// How long a quorum of acks keeps the lease valid after the acked heartbeat was sent
-  /// (1000 ms). Must stay below failure detection + stable_after, with a margin.
+  /// (1000 ms here; the node agent uses stable_after - heartbeat_interval). Must stay
+  /// below failure detection + stable_after, with a margin.
   std::chrono::milliseconds lease_duration{1000};
 };
 
