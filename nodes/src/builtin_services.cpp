@@ -123,9 +123,12 @@ init_result ledger(stateful_service<ledger_state>* self, std::string path, std::
     // file's fence, never acknowledged.
     [self](add_atom, uint64_t id) -> caf::result<uint64_t> {
       std::string why;
-      if (!self->state.store->append(id, why))
-        return make_error(self->state.store->stale() ? errc::fenced : errc::service_unavailable,
-                          why);
+      if (!self->state.store->append(id, why)) {
+        if (!self->state.store->stale())
+          return make_error(errc::service_unavailable, why);
+        self->report_stale();  // the manager replaces this copy
+        return make_error(errc::fenced, why);
+      }
       return static_cast<uint64_t>(self->state.store->size());
     },
     [self](get_atom) {

@@ -381,25 +381,42 @@ std::string recovery_check_name(const fault& f) {
 // Recovery is measured per client stream (service, client node): a client cut off with a
 // minority fails until the heal, and a minority copy answers its local client until its
 // lease fences it, so neither the last failure nor the first answer of the service as a
-// whole says when it came back. A stream that failed in an episode's window recovers at its
-// first ok after its first failure there; one that only succeeded recovered at once (0);
-// the service recovers with its first stream.
+// whole says when it came back. A stream that failed in an episode's window was out from
+// the send of that failed request (not before the episode) to its first ok after it: a
+// request to a hung node fails only at its timeout, and a move long after the episode
+// began (a node rejoining after its quarantine) is a short outage, not a slow recovery.
+// One that only succeeded recovered at once (0); the service recovers with its first
+// stream.
 std::vector<check_result> check_recovery(const chaos_record& run, const chaos_bounds& bounds) {
   struct outcomes {
     std::vector<double> ok;
-    std::vector<double> fail;
+    std::vector<double> fail;       // outcome times, sorted
+    std::vector<double> fail_sent;  // fail_sent[i]: when the request of fail[i] was sent
   };
+  std::unordered_map<uint64_t, double> sent;
+  for (auto& op : run.history)
+    if (op.kind == op_kind::invoke)
+      sent[op.id] = op.time;
+  std::map<std::string, std::map<std::string, std::vector<std::pair<double, double>>>> failed_at;
   std::map<std::string, std::map<std::string, outcomes>> streams;  // service -> node -> ...
   for (auto& op : run.history) {
-    if (op.kind == op_kind::ok)
+    if (op.kind == op_kind::ok) {
       streams[op.service][op.node].ok.push_back(op.time);
-    else if (op.kind == op_kind::fail)
-      streams[op.service][op.node].fail.push_back(op.time);
+    } else if (op.kind == op_kind::fail) {
+      auto i = sent.find(op.id);
+      failed_at[op.service][op.node].emplace_back(op.time, i != sent.end() ? i->second : op.time);
+      streams[op.service][op.node];
+    }
   }
-  for (auto& [_, by_node] : streams)
-    for (auto& [_, o] : by_node) {
+  for (auto& [service, by_node] : streams)
+    for (auto& [node, o] : by_node) {
       std::sort(o.ok.begin(), o.ok.end());
-      std::sort(o.fail.begin(), o.fail.end());
+      auto& fails = failed_at[service][node];
+      std::sort(fails.begin(), fails.end());
+      for (auto& [at, from] : fails) {
+        o.fail.push_back(at);
+        o.fail_sent.push_back(from);
+      }
     }
   auto in = [](const std::vector<double>& xs, double from, double to) {
     auto i = std::lower_bound(xs.begin(), xs.end(), from);
@@ -454,7 +471,8 @@ std::vector<check_result> check_recovery(const chaos_record& run, const chaos_bo
           per_node.push_back(node + " not recovered");
           continue;
         }
-        auto t = *first_ok - e.from;
+        auto out_since = std::max(e.from, o.fail_sent[first_fail - o.fail.begin()]);
+        auto t = *first_ok - out_since;
         took = std::min(took.value_or(t), t);
         per_node.push_back(fmt::format("{} {}", node, ms_text(t)));
       }

@@ -362,6 +362,10 @@ private:
   /// Polls the hypothesis until it holds or `until`; records the checks for `phase`.
   bool check_hypothesis(hypothesis_phase phase, steady::time_point until);
 
+  /// An attached cluster's workload types: from the hypothesis's probes, else probed now.
+  void learn_workload_styles();
+  /// Injects and undoes every fault at its time (since t0_).
+  void run_faults(const std::vector<scheduled_fault>& faults);
   void inject(const scheduled_fault& f, std::optional<size_t>& open_fault);
   void undo(const scheduled_fault& f, std::optional<size_t>& open_fault);
 
@@ -777,6 +781,44 @@ void chaos_run::undo(const scheduled_fault& f, std::optional<size_t>& open_fault
   }
 }
 
+void chaos_run::learn_workload_styles() {
+  for (auto& t : workload_targets_)
+    for (auto& h : hypothesis_targets_)
+      if (!t.style_known && h.style_known && h.instance == t.instance) {
+        t.style = h.style;
+        t.style_known = true;
+      }
+  for (auto& t : workload_targets_)
+    if (!t.style_known)
+      probe(t, sc_.workload.timeout);
+}
+
+void chaos_run::run_faults(const std::vector<scheduled_fault>& faults) {
+  // Undo before inject at the same instant (two windows never share a node).
+  struct action {
+    int64_t at_ms;
+    bool undo;
+    size_t fault;
+  };
+  std::vector<action> actions;
+  for (size_t i = 0; i < faults.size(); ++i) {
+    actions.push_back({faults[i].start_ms, false, i});
+    if (!is_instant(faults[i].kind) || faults[i].restart)
+      actions.push_back({faults[i].end_ms, true, i});
+  }
+  std::stable_sort(actions.begin(), actions.end(), [](const action& a, const action& b) {
+    return a.at_ms != b.at_ms ? a.at_ms < b.at_ms : a.undo > b.undo;
+  });
+  std::vector<std::optional<size_t>> open_faults(faults.size());
+  for (auto& a : actions) {
+    std::this_thread::sleep_until(t0_ + std::chrono::milliseconds{a.at_ms});
+    if (a.undo)
+      undo(faults[a.fault], open_faults[a.fault]);
+    else
+      inject(faults[a.fault], open_faults[a.fault]);
+  }
+}
+
 void chaos_run::read_ledgers() {
   cluster_client cc{client_->system()};
   auto until = steady::now() + sc_.hypothesis.settle;
@@ -974,17 +1016,8 @@ int chaos_run::run() {
   t0_wall_us_ = now_wall_us();
   if (!steady_before)
     say("the steady state does not hold: no faults are injected");
-  // An attached cluster's types are learned by probing (the hypothesis probed some).
-  for (auto& t : workload_targets_)
-    for (auto& h : hypothesis_targets_)
-      if (!t.style_known && h.style_known && h.instance == t.instance) {
-        t.style = h.style;
-        t.style_known = true;
-      }
   if (steady_before)
-    for (auto& t : workload_targets_)
-      if (!t.style_known)
-        probe(t, sc_.workload.timeout);
+    learn_workload_styles();
   // Attached nodes leave no logs here: sample their claims while the run goes.
   std::atomic<bool> stop_sampling{false};
   std::thread sampler;
@@ -1005,33 +1038,10 @@ int chaos_run::run() {
   else
     workload_->finished = true;
 
-  // The schedule: undo before inject at the same instant (windows never share a node).
-  struct action {
-    int64_t at_ms;
-    bool undo;
-    size_t fault;
-  };
-  std::vector<action> actions;
-  if (steady_before)
-    for (size_t i = 0; i < faults.size(); ++i) {
-      actions.push_back({faults[i].start_ms, false, i});
-      bool lasting = !is_instant(faults[i].kind) || faults[i].restart;
-      if (lasting)
-        actions.push_back({faults[i].end_ms, true, i});
-    }
-  std::stable_sort(actions.begin(), actions.end(), [](const action& a, const action& b) {
-    return a.at_ms != b.at_ms ? a.at_ms < b.at_ms : a.undo > b.undo;
-  });
-  std::vector<std::optional<size_t>> open_faults(faults.size());
-  for (auto& a : actions) {
-    std::this_thread::sleep_until(t0_ + std::chrono::milliseconds{a.at_ms});
-    if (a.undo)
-      undo(faults[a.fault], open_faults[a.fault]);
-    else
-      inject(faults[a.fault], open_faults[a.fault]);
-  }
-  if (steady_before)
+  if (steady_before) {
+    run_faults(faults);
     std::this_thread::sleep_until(t0_ + std::chrono::milliseconds{sc_.duration_ms});
+  }
 
   // After: the workload keeps running while the system settles.
   if (steady_before) {
@@ -1058,8 +1068,7 @@ int chaos_run::run() {
     double settled = last_end + static_cast<double>(sc_.bounds.max_recovery.count());
     add_p99_check(hypothesis_phase::before, so_far, 0, first_fault);
     if (steady_before)
-      add_p99_check(hypothesis_phase::after, so_far, settled,
-                    end_ms);
+      add_p99_check(hypothesis_phase::after, so_far, settled, end_ms);
   }
 
   say("stopping the cluster");

@@ -174,11 +174,16 @@ void start_instance(caf::event_based_actor* self, const state_ptr& st,
                                          .count());
   auto epoch = std::max(st->epochs[inst.name] + 1, wall_ms);
   st->epochs[inst.name] = epoch;
-  // Every start of this placement (restarts included) hands the service its epoch.
-  spec.start = [start = std::move(spec.start), epoch,
-                instance = inst.name](caf::local_actor* spawner, start_info info) {
+  // Every start of this placement (restarts included) hands the service its epoch, and a
+  // way to report it stale (weak: the spec must not keep the manager alive).
+  spec.start = [start = std::move(spec.start), epoch, instance = inst.name,
+                manager = self->address()](caf::local_actor* spawner, start_info info) {
     info.fencing_epoch = epoch;
     info.cluster_instance = instance;
+    info.report_stale = [manager, instance, epoch] {
+      if (auto m = caf::actor_cast<caf::actor>(manager))
+        caf::anon_send(m, stale_atom::value, instance, epoch);
+    };
     return start(spawner, std::move(info));
   };
   self->request(root, local_call_timeout, start_child_atom::value, spec)
@@ -350,6 +355,10 @@ caf::actor spawn_cluster_service_manager(caf::actor_system& sys,
       [self, st](check_atom) {
         check(self, st);
         self->delayed_send(self, st->cfg.check_interval, check_atom::value);
+      },
+      [self, st](stale_atom, const std::string& name, uint64_t epoch) {
+        if (auto i = st->running.find(name); i != st->running.end() && i->second.epoch == epoch)
+          stop_instance(self, st, name, "fenced at a resource");
       },
       [st](takeover_atom, const std::string& name, caf::message& state) {
         st->handed[name] = {std::move(state), steady::now()};

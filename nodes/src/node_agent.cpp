@@ -1164,18 +1164,22 @@ private:
       q->second.up_since = t;
   }
 
-  /// None of the members that downed this node is a member here any more (crashed, left):
-  /// nobody is left to take it back.
+  /// Every member that downed this node is gone (its process gone, left, forgotten): nobody
+  /// is left to take it back. One this node downed itself is not gone: in a bridge partition
+  /// the two ends down each other, and the end that came back on its own would be a
+  /// winning side of {itself, the bridge} and run every service (seen in a chaos gremlin).
   bool downers_gone() const {
     if (!self_down_)
       return true;
-    return std::none_of(self_down_->downers.begin(), self_down_->downers.end(),
-                        [&](const std::string& address) {
-                          auto i = peers_.find(address);
-                          return i != peers_.end()
-                                 && (i->second.state == member_state::up
-                                     || i->second.state == member_state::unreachable);
-                        });
+    return std::all_of(self_down_->downers.begin(), self_down_->downers.end(),
+                       [&](const std::string& address) {
+                         auto i = peers_.find(address);
+                         if (i == peers_.end() || i->second.state == member_state::removed)
+                           return true;
+                         auto& p = i->second;
+                         return p.state == member_state::down
+                                && (p.left || p.reason.starts_with(down_reason::process_gone));
+                       });
   }
 
   /// A member introduced while down here becomes a member again once its quarantine here

@@ -6,7 +6,7 @@
 //
 // Numbered from simple to complex: 1 bad input, 2 verdicts that must fail, 3 kill -9 of
 // the ledger's node, 4 SIGSTOP of it, 5 a partition that leaves it in the minority (the
-// oracle of "I am active" claims), then heal and rejoin.
+// oracle of "I am active" claims), then heal and rejoin; 6 a cluster the tool did not start.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "support/node_cluster.hpp"
 #include "warden_process.hpp"
 
 namespace {
@@ -113,9 +114,11 @@ struct chaos_run {
   }
 
   /// The ids in the ledger's own file (the resource, not the tool's read of it).
-  std::set<uint64_t> stored() const {
+  std::set<uint64_t> stored(std::string data_dir = {}) const {
+    if (data_dir.empty())
+      data_dir = file("data");
     std::set<uint64_t> out;
-    std::ifstream in{file("data/ledger.ids")};
+    std::ifstream in{data_dir + "/ledger.ids"};
     uint64_t id = 0;
     while (in >> id)
       out.insert(id);
@@ -148,9 +151,9 @@ struct chaos_run {
 };
 
 /// Every id acknowledged to the workload is in the ledger's file, and the tool says so.
-void expect_nothing_lost(const chaos_run& run) {
+void expect_nothing_lost(const chaos_run& run, const std::string& data_dir = {}) {
   auto acked = run.acknowledged("ledger");
-  auto stored = run.stored();
+  auto stored = run.stored(data_dir);
   EXPECT_GT(acked.size(), 100u) << run.out;
   std::vector<uint64_t> lost;
   std::set_difference(acked.begin(), acked.end(), stored.begin(), stored.end(),
@@ -160,6 +163,15 @@ void expect_nothing_lost(const chaos_run& run) {
   auto* c = check(r, "lost_acknowledged");
   ASSERT_NE(c, nullptr);
   EXPECT_TRUE((*c)["ok"].get<bool>()) << (*c)["detail"];
+}
+
+/// The ledger ran on n3 first, then on another node with a higher epoch.
+void expect_ledger_moved_off_the_owner(const chaos_run& run) {
+  auto claims = run.ledger_claims();
+  ASSERT_GE(claims.size(), 2u) << run.out;
+  EXPECT_EQ(claims[0].first, ledger_owner);
+  EXPECT_NE(claims[1].first, ledger_owner);
+  EXPECT_GT(claims[1].second, claims[0].second);
 }
 
 // --- 1. bad input ------------------------------------------------------------------------
@@ -231,11 +243,7 @@ restart_after_s = 3
   EXPECT_TRUE(r["valid"].get<bool>());
   expect_nothing_lost(run);
   // The ledger ran on n3, then on a survivor with a higher epoch.
-  auto claims = run.ledger_claims();
-  ASSERT_GE(claims.size(), 2u) << run.out;
-  EXPECT_EQ(claims[0].first, ledger_owner);
-  EXPECT_NE(claims[1].first, ledger_owner);
-  EXPECT_GT(claims[1].second, claims[0].second);
+  expect_ledger_moved_off_the_owner(run);
   // The survivors saw the process gone (the probe, not the slow path), and n3 came back.
   auto down = run.events("node_down", ledger_owner);
   ASSERT_FALSE(down.empty());
@@ -261,9 +269,7 @@ for_s = 4
 )")};
   ASSERT_EQ(run.rc, 0) << run.out;
   expect_nothing_lost(run);
-  auto claims = run.ledger_claims();
-  ASSERT_GE(claims.size(), 2u) << run.out;
-  EXPECT_EQ(claims[0].first, ledger_owner);
+  expect_ledger_moved_off_the_owner(run);
   auto r = run.results();
   auto* copies = check(r, "singleton_copies");
   ASSERT_NE(copies, nullptr);
@@ -288,11 +294,7 @@ for_s = 5
   expect_nothing_lost(run);
   // Every "I am active" claim from the nodes' logs: n3's ends (its lease) before the
   // majority's starts; the tool's oracle found never two at once.
-  auto claims = run.ledger_claims();
-  ASSERT_GE(claims.size(), 2u) << run.out;
-  EXPECT_EQ(claims[0].first, ledger_owner);
-  EXPECT_NE(claims[1].first, ledger_owner);
-  EXPECT_GT(claims[1].second, claims[0].second);
+  expect_ledger_moved_off_the_owner(run);
   auto r = run.results();
   auto* copies = check(r, "singleton_copies");
   ASSERT_NE(copies, nullptr);
@@ -317,6 +319,55 @@ for_s = 5
   auto* after = check(r, "hypothesis_after");
   ASSERT_NE(after, nullptr);
   EXPECT_TRUE((*after)["ok"].get<bool>());
+}
+
+// --- 6. a cluster already running ----------------------------------------------------------
+
+// The tool attaches to three nodes it did not start (the test starts them): it joins with
+// the secret from the environment, learns the services' types by probing and "echo"'s
+// instances from the registry, samples the claims over HTTP, and kills n3 (the ledger's
+// node) by the PID listening on its port. n3 stays dead (no restart with attach), so the
+// hypothesis asks only that the services answer.
+TEST(chaos_6, attached_to_a_running_cluster_it_kills_the_owner_by_pid) {
+  warden::test::test_cluster c{WARDEN_BIN, 3, {.start = false}};
+  auto tree = c.write_file("tree.toml", tree_text);
+  for (auto& name : c.names()) {
+    c.node(name).options().tree = tree;
+    c.node(name).options().env["WARDEN_DATA_DIR"] = c.dir() + "/data";
+  }
+  c.start_all();
+  ASSERT_TRUE(c.wait_all_ready(20s));
+  ASSERT_TRUE(c.wait_converged(20s));
+  ::setenv("WARDEN_CLUSTER_SECRET", "test-secret", 1);
+  ::setenv("WARDEN_CLUSTER_NAME", "test", 1);
+  chaos_run run{"name = \"attached\"\nseed = 5\nduration_s = 7\n[cluster]\nattach = [\""
+                + c.node("n1").address() + "\", \"" + c.node("n2").address() + "\", \""
+                + c.node("n3").address() + R"("]
+[hypothesis]
+all_members_up = false
+services = ["ledger", "echo"]
+settle_s = 10
+[workload]
+services = ["ledger", "echo"]
+rate_per_s = 100
+[bounds]
+kill_node_recovery_ms = 500
+[[faults]]
+at_s = 3
+kind = "kill_node"
+node = "n3"
+)"};
+  ::unsetenv("WARDEN_CLUSTER_SECRET");
+  ::unsetenv("WARDEN_CLUSTER_NAME");
+  ASSERT_EQ(run.rc, 0) << run.out;
+  EXPECT_EQ(c.node("n3").exit_status(), 128 + SIGKILL) << "the tool killed n3's process";
+  EXPECT_TRUE(c.node("n1").running());
+  expect_nothing_lost(run, c.dir() + "/data");
+  expect_ledger_moved_off_the_owner(run);
+  EXPECT_FALSE(run.acknowledged("echo#2").empty()) << "echo stands for its instances";
+  auto down = run.events("node_down", ledger_owner);
+  ASSERT_FALSE(down.empty()) << "the client member's own view";
+  EXPECT_EQ(down[0]["detail"]["observer"], "chaos");
 }
 
 } // namespace

@@ -90,8 +90,8 @@ struct cluster_snapshot {
   bool joined = false;
   /// This node holds the quorum lease (quorum_lease.hpp): it may run cluster services.
   bool lease_valid = false;
-  /// Milliseconds until the lease ends; none while it cannot end (this node alone is a
-  /// winning side) or when there is no lease.
+  /// Milliseconds until the lease ends; none while it cannot end (this node alone in the
+  /// member set) or when there is no lease.
   std::optional<int64_t> lease_left_ms;
   /// When the agent computed this snapshot (the real steady clock; unset in snapshots made
   /// by hand). `lease_left_ms` counts from here: a reader that sees the snapshot late (its

@@ -16,6 +16,7 @@
 /// | the lease is lost or about to end (minority side, cut off) | stops every instance at once (fencing: the majority starts them only after downing this node, later than the lease ends) |
 /// | the name is held by another node when it registers | stops its copy again and retries later (never two copies reachable) |
 /// | another member registered the name with a higher fencing epoch | the local copy is stale: stops at once |
+/// | a resource refused the copy's epoch (`service_actor::report_stale`) | stops it; a fresh copy with a higher epoch starts at the next check if still placed here |
 /// | the node stops (graceful leave) | hands over first: asks each instance for its state (`handover_atom`), gives it to the successor's manager, stops the instance, then the node leaves |
 ///
 /// The hand-over hook: an instance that answers `(handover_atom)` with a
@@ -31,7 +32,7 @@
 ///
 /// Events (node log, JSON field `event`): `cluster_service_started` (name, instance, epoch),
 /// `cluster_service_stopped` (name, reason: "placed elsewhere", "lease lost", "leaving",
-/// "name held elsewhere"), `cluster_service_handed_over` (name, to), and
+/// "name held elsewhere", "stale: ...", "fenced at a resource"), `cluster_service_handed_over` (name, to), and
 /// `cluster_service_start_failed` (name, error).
 ///
 /// ```cpp
@@ -70,6 +71,9 @@ using handover_atom = caf::atom_constant<caf::atom("wHandover")>;
 /// `(takeover_atom, caf::message)`: the successor's first message after a hand-over
 /// (instances); between managers `(takeover_atom, std::string name, caf::message)` -> ok.
 using takeover_atom = caf::atom_constant<caf::atom("wTakeover")>;
+/// `(stale_atom, std::string name, uint64_t epoch)`: an instance's copy with that epoch was
+/// refused by a resource (`service_actor::report_stale`); the manager stops it.
+using stale_atom = caf::atom_constant<caf::atom("wStale")>;
 
 /// The answer to `(handover_atom)`: the state for the successor (a node registers the
 /// type; a handler returning a plain message would answer with its elements instead).

@@ -9,9 +9,10 @@
 /// heartbeat's ack never moves it back). T is the latest time such that the members with
 /// `acked[P] >= T`, together with this node, form a winning side of the current members
 /// (downing.hpp's `winning_side`); the lease is valid until `T + lease_duration`
-/// (exclusive). When this node alone is a winning side (a single-node cluster, or two
-/// members and it holds the smaller address) the lease needs no acks and never expires;
-/// when this node is not in the member set (downed, removed) it holds no lease.
+/// (exclusive). When this node is alone in the member set (a single-node cluster, every
+/// other member downed) the lease needs no acks and never expires; the smaller address of
+/// two members is a winning side alone but still needs the other's acks (its view may be
+/// stale). When this node is not in the member set (downed, removed) it holds no lease.
 ///
 /// Why it is safe with the defaults: a partitioned node's lease ends at most
 /// `lease_duration` (800 ms, the agent's `lease_duration_for`) after the last heartbeat the
@@ -71,7 +72,7 @@ public:
   void acked(const member_info& member, uint64_t seq);
 
   /// The end of the lease (exclusive): none without a lease, `time_point::max()` when
-  /// this node alone is a winning side.
+  /// this node is alone in the member set.
   std::optional<time_point> valid_until() const;
 
   /// True while `now < *valid_until()`.

@@ -78,6 +78,9 @@ struct start_info {
   uint64_t fencing_epoch = 0;
   /// A cluster service's instance name ("ledger", "echo#2"); empty outside cluster services.
   std::string cluster_instance;
+  /// Tells the cluster-service manager that a resource refused `fencing_epoch` (empty
+  /// outside cluster services); see `service_actor::report_stale`.
+  std::function<void()> report_stale;
 };
 
 /// Starts one child: spawns an actor (from `spawner`) that sends exactly one init ack to
@@ -138,6 +141,16 @@ public:
   /// The instance name when the service runs as a cluster service ("ledger", "echo#2"),
   /// else empty.
   const std::string& cluster_instance() const { return info_.cluster_instance; }
+
+  /// A resource refused this copy's fencing epoch: a newer copy wrote there, so this one is
+  /// stale. The manager stops it (`cluster_service_stopped`, reason "fenced at a resource")
+  /// and, if the placement still puts the instance here, starts a fresh copy with a higher
+  /// epoch at its next check. Without it a fenced copy would go on refusing every request.
+  /// No-op outside cluster services.
+  void report_stale() const {
+    if (info_.report_stale)
+      info_.report_stale();
+  }
 
   const char* name() const override { return "warden.service"; }
 
