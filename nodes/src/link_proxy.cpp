@@ -23,11 +23,18 @@
 #include <utility>
 #include <vector>
 
+#include "internal/tcp_sockets.hpp"
 #include "warden/chaos_scenario.hpp"  // portable_rng
 
 namespace warden {
 
 namespace {
+
+using internal::close_fd;
+using internal::resolve;
+using internal::resolved;
+using internal::socket_error;
+using internal::start_connect;
 
 using steady = std::chrono::steady_clock;
 
@@ -37,12 +44,6 @@ constexpr std::size_t read_chunk = 64 * 1024;
   throw std::system_error(errno, std::generic_category(), what);
 }
 
-void close_fd(int& fd) {
-  if (fd >= 0)
-    ::close(fd);
-  fd = -1;
-}
-
 // Close with SO_LINGER 0: the peer gets a RST instead of a FIN.
 void reset_fd(int& fd) {
   if (fd < 0)
@@ -50,52 +51,6 @@ void reset_fd(int& fd) {
   linger lg{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
   close_fd(fd);
-}
-
-struct resolved {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  int family = AF_INET;
-};
-
-resolved resolve(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  auto service = std::to_string(port);
-  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0 || !res)
-    throw std::system_error(std::make_error_code(std::errc::host_unreachable),
-                            "link_proxy: cannot resolve " + host + ": " + ::gai_strerror(rc));
-  resolved r;
-  std::memcpy(&r.addr, res->ai_addr, res->ai_addrlen);
-  r.len = res->ai_addrlen;
-  r.family = res->ai_family;
-  ::freeaddrinfo(res);
-  return r;
-}
-
-// A non-blocking connect; 0 when done or in progress (EINPROGRESS), else the errno.
-int start_connect(const resolved& to, int& fd) {
-  fd = ::socket(to.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return errno;
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) == 0 ||
-      errno == EINPROGRESS)
-    return 0;
-  int err = errno;
-  close_fd(fd);
-  return err;
-}
-
-int socket_error(int fd) {
-  int err = 0;
-  socklen_t len = sizeof(err);
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-    return errno;
-  return err;
 }
 
 int ms_until(steady::time_point t) {
