@@ -17,6 +17,11 @@
 /// (`lease_ended_us`), or to the instant the tool killed or stopped the node. The
 /// `singleton_copies` check samples them at every claim's start and every 100 ms.
 ///
+/// With `cluster.attach` the tool starts nothing: it joins with WARDEN_CLUSTER_SECRET, kills
+/// and pauses the local process listening on a node's port, probes the services' types,
+/// and samples the claims over the nodes' management HTTP (their own registrations while
+/// they hold the lease) instead of reading logs.
+///
 /// ```cpp
 /// warden::chaos::run_options opt;
 /// opt.scenario_file = "demo/chaos/kill-node.toml";
