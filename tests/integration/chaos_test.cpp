@@ -245,9 +245,11 @@ restart_after_s = 3
   // The ledger ran on n3, then on a survivor with a higher epoch.
   expect_ledger_moved_off_the_owner(run);
   // The survivors saw the process gone (the probe, not the slow path), and n3 came back.
+  // (Seen first hand, or from another survivor's notice: "process gone (by ...)".)
   auto down = run.events("node_down", ledger_owner);
   ASSERT_FALSE(down.empty());
-  EXPECT_EQ(down[0]["detail"]["reason"], "process gone");
+  for (auto& e : down)
+    EXPECT_TRUE(e["detail"]["reason"].get<std::string>().starts_with("process gone")) << e;
   EXPECT_FALSE(run.events("node_restarted", ledger_owner).empty());
   EXPECT_TRUE(std::filesystem::exists(run.file("nodes/n3.1.log")));
   auto html = read_text(run.file("timeline.html"));
