@@ -130,11 +130,32 @@ downing_decision decide_downing(const downing_input& in) {
     e.indirect = seen_unreachable && seen_reachable;
   }
 
+  // The leader: the smallest address among the reachable members that see nobody
+  // unreachable, if any; else the smallest reachable address. An end of an indirect
+  // connection must not decide: in a bridge partition both ends would each lead their own
+  // view and down each other (agent test t319), while the hub, which sees everyone, decides
+  // the same for both. In a plain partition every observer sees the other side unreachable
+  // and nothing changes.
+  auto sees_all = [&](const member_info& m) {
+    for (auto& o : observers)
+      if (same_member(*o.observer, m))
+        return o.unreachable.empty();
+    return false;  // no observation yet: unknown
+  };
   downing_decision d;
   d.leader = self;
-  for (auto& e : ms)
-    if (e.reachable && address_less(e.info, d.leader))
+  bool connected_leader = false;
+  for (auto& e : ms) {
+    if (!(e.self || e.reachable) || !sees_all(e.info))
+      continue;
+    if (!connected_leader || address_less(e.info, d.leader))
       d.leader = e.info;
+    connected_leader = true;
+  }
+  if (!connected_leader)
+    for (auto& e : ms)
+      if (e.reachable && address_less(e.info, d.leader))
+        d.leader = e.info;
   d.self_is_leader = same_member(d.leader, self);
   d.pending = std::any_of(ms.begin(), ms.end(),
                           [](const entry& e) { return e.indirect || !e.reachable; });

@@ -701,19 +701,14 @@ TEST_F(agent_test, t318_bridge_ends_lose_their_leases_before_anybody_is_downed) 
   EXPECT_TRUE(a.view->get()->lease_valid);
 }
 
-// A bridge partition whose ends each lead their own view: a-b is cut, c reaches both.
-// a (smallest address) downs b; b, leading {b, c} in its view, downs a. Neither end may
-// come back on its own after its quarantine: a, having downed its downer b, would count b
-// "gone", be a winning side of {a, c} as the smaller address, and run every service while
-// b and c run them too. Never two lease holders that cannot reach each other.
-//
-// KNOWN BUG, disabled so the suite stays green (issue 4 note, 2026-12-07): downers_gone()
-// no longer counts a downer this node downed itself, but c still takes both ends back
-// after their quarantines and, while their reports of each other come and go with the
-// readmissions (down -> "up at c" -> unreachable), acks both: 3.3 s after the cut a and b
-// both hold a lease. The resolver needs one decision for both ends of a bridge (Akka
-// downs all indirectly connected members) rather than each end leading its own view.
-TEST_F(agent_test, DISABLED_t319_mutually_downed_ends_never_both_hold_a_lease) {
+// A bridge partition with the hub's address the largest: a-b is cut, c reaches both. With
+// the smallest reachable address as leader, a downed b and b, leading {b, c} in its view,
+// downed a; c took both back after their quarantines and, while their reports of each
+// other came and went with the readmissions, acked both: 3.3 s after the cut a and b both
+// held a lease. Now the leader is the smallest address among the members that see nobody
+// unreachable: c, in every view (downing test 07). Never two lease holders that cannot
+// reach each other once the leases held at the cut have run out.
+TEST_F(agent_test, t319_mutually_downed_ends_never_both_hold_a_lease) {
   const std::string a_for_b = "127.0.0.1:17012", b_for_a = "127.0.0.1:17021";
   auto sa = settings("a", 7001, {a_addr}, 1s);
   sa.connect_via[b_addr] = b_for_a;

@@ -10,7 +10,7 @@
 /// |---|---|
 /// | members M | the current members (not down or removed), this node included |
 /// | current observers | this node and the members it sees reachable; gossip from members it sees unreachable is stale and ignored |
-/// | leader | the smallest address among this node and the members it sees reachable; only the leader downs |
+/// | leader | the smallest address among this node and the members it sees reachable that see nobody unreachable (the hub of a bridge partition); none such: the smallest among this node and the members it sees reachable. Only the leader downs |
 /// | indirectly connected I | a member seen unreachable by one current observer and reachable by another (this node sees itself reachable) |
 /// | winning side | S of M wins if `2 * size(S) > size(M)`, or `2 * size(S) == size(M)` and S holds the smallest address of M |
 /// | stable | no reachability change (this node's view or a current observer's gossip) for `stable_after` |
