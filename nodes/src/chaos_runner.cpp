@@ -30,6 +30,7 @@
 #include "warden/cluster_names.hpp"
 #include "warden/errors.hpp"
 #include "warden/exit_reasons.hpp"
+#include "warden/fault_plan.hpp"
 #include "warden/link_proxy.hpp"
 #include "warden/node.hpp"
 #include "warden/node_process.hpp"
@@ -339,12 +340,17 @@ private:
   bool start_client(std::string& why);
   void stop_client();
 
+  /// True when `s`'s management port is known (attached: learned from the membership).
+  bool knows_http_port(node_slot& s);
   /// GET /cluster/members of a node (null when it does not answer).
   json members_of(node_slot& s);
   /// Node faults on started and attached nodes alike.
   void kill_node(node_slot& s);
   void pause_node(node_slot& s);
   void resume_node(node_slot& s);
+  /// kill_service: a child path (with a '/') by POST /tree/fault, a cluster service by the
+  /// fault protocol's (quit, kill) to the instance the node runs.
+  void kill_service(const scheduled_fault& f);
   /// Attached: samples every node's own registrations (while it holds the lease) until
   /// `stop`: the claims oracle without logs.
   void sample_claims(const std::atomic<bool>& stop);
@@ -431,7 +437,9 @@ bool chaos_run::start_nodes(std::string& why) {
     o.secret = secret_;
     o.cluster = run_cluster_name;
     o.env["WARDEN_DATA_DIR"] = (dir_ / "data").string();
-    o.extra_args = {"--call-port", std::to_string(a.call_port)};
+    // Mutations on: kill_service by child path goes through POST /tree/fault.
+    o.extra_args = {"--call-port", std::to_string(a.call_port), "--set",
+                    "http.allow_mutations=true"};
     for (auto& b : slots_) {
       if (a.name == b.name)
         continue;
@@ -485,9 +493,7 @@ bool chaos_run::attach_nodes(std::string& why) {
   return true;
 }
 
-json chaos_run::members_of(node_slot& s) {
-  if (s.proc)
-    return s.proc->members();
+bool chaos_run::knows_http_port(node_slot& s) {
   if (s.http_port == 0 && client_)  // learned from the membership: member_info::http
     for (auto& row : client_->snapshot()->members)
       if (row.info.address == s.address())
@@ -495,7 +501,13 @@ json chaos_run::members_of(node_slot& s) {
           s.http_port = ep->port;
           break;
         }
-  if (s.http_port == 0)
+  return s.http_port != 0;
+}
+
+json chaos_run::members_of(node_slot& s) {
+  if (s.proc)
+    return s.proc->members();
+  if (!knows_http_port(s))
     return nullptr;
   auto r = http_get_json(s.host, s.http_port, "/cluster/members");
   return r && r->first == 200 ? r->second : json(nullptr);
@@ -728,27 +740,45 @@ void chaos_run::inject(const scheduled_fault& f, std::optional<size_t>& open_fau
       for (auto* p : link(f.nodes[0], f.nodes[1]))
         p->reset_connections();
       break;
-    case fault_kind::kill_service: {
-      // The instance of that service that the node runs, by the client's registry.
-      auto snap = client_->snapshot();
-      std::string victim;
-      for (auto& [name, entry] : snap->names)
-        if ((name == f.service || name.starts_with(f.service + "#"))
-            && entry.owner.name == f.nodes[0])
-          victim = name;
-      if (victim.empty()) {
-        rec_->add_event(f.nodes[0], "kill_service_missed",
-                        {{"service", f.service}, {"why", "not registered on this node"}});
-        break;
-      }
-      cluster_client cc{client_->system()};
-      if (auto err = cc.send(victim, builtin::quit_atom::value,
-                             caf::make_error(caf::exit_reason::kill)))
-        rec_->add_event(f.nodes[0], "kill_service_missed",
-                        {{"service", victim}, {"why", describe(err)}});
+    case fault_kind::kill_service:
+      kill_service(f);
       break;
-    }
   }
+}
+
+void chaos_run::kill_service(const scheduled_fault& f) {
+  auto missed = [&](const std::string& service, const std::string& why) {
+    rec_->add_event(f.nodes[0], "kill_service_missed", {{"service", service}, {"why", why}});
+  };
+  if (f.service.find('/') != std::string::npos) {
+    // A child path: an untrappable exit signal through the node's management endpoint,
+    // so any service can be killed, cooperating or not.
+    auto& s = slot(f.nodes[0]);
+    if (!knows_http_port(s))
+      return missed(f.service, "the node's management endpoint is unknown");
+    auto r = http_post_json(s.host, s.http_port, "/tree/fault",
+                            {{"path", f.service}, {"action", "kill"}});
+    if (!r)
+      return missed(f.service, "the node's management endpoint did not answer");
+    if (r->first != 200) {
+      auto& why = r->second;
+      return missed(f.service, why.is_object() ? why.value("message", why.dump()) : why.dump());
+    }
+    return;
+  }
+  // A cluster service: the instance the node runs, by the client's registry.
+  auto snap = client_->snapshot();
+  std::string victim;
+  for (auto& [name, entry] : snap->names)
+    if ((name == f.service || name.starts_with(f.service + "#"))
+        && entry.owner.name == f.nodes[0])
+      victim = name;
+  if (victim.empty())
+    return missed(f.service, "not registered on this node");
+  cluster_client cc{client_->system()};
+  auto kill = caf::make_error(caf::exit_reason::kill);
+  if (auto err = cc.send(victim, builtin::quit_atom::value, kill))
+    missed(victim, describe(err));
 }
 
 void chaos_run::undo(const scheduled_fault& f, std::optional<size_t>& open_fault) {
@@ -993,6 +1023,18 @@ int chaos_run::run() {
   hypothesis_targets_ = targets_of(sc_.hypothesis.services, tree_);
   workload_targets_ = targets_of(sc_.workload.services, tree_);
   auto faults = expand_faults(sc_, seed_);
+  // A kill_service child path must name a child of the tree the nodes run.
+  for (auto& f : faults)
+    if (tree_ && f.kind == fault_kind::kill_service && f.service.find('/') != std::string::npos) {
+      std::vector<warden::fault> probe{{.path = f.service,
+                                .action = fault_action::kill,
+                                .path_source = fmt::format("{}: kill_service at {} ms: service",
+                                                           opt_.scenario_file, f.start_ms)}};
+      if (auto err = resolve_fault_paths(probe, *tree_)) {
+        std::cerr << "warden chaos: " << config_error_text(err) << "\n";
+        return exit_bad_scenario;
+      }
+    }
   say(fmt::format("{}: seed {}, {} nodes, {} faults, {:.1f} s; results in {}", sc_.name, seed_,
                   sc_.cluster.nodes, faults.size(), sc_.duration_ms / 1000.0, dir_.string()));
 

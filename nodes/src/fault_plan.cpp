@@ -41,12 +41,6 @@ std::string allowed_actions() {
   return out;
 }
 
-std::optional<fault_action> action_named(std::string_view name) {
-  for (auto& [n, x] : action_names)
-    if (n == name)
-      return x;
-  return std::nullopt;
-}
 
 caf::error bad(const std::string& where, const std::string& field, const std::string& what) {
   return make_error(errc::bad_config, fmt::format("{}: {}: {}", where, field, what));
@@ -95,6 +89,13 @@ const char* to_string(fault_action x) {
   return "unknown";
 }
 
+std::optional<fault_action> fault_action_named(std::string_view name) {
+  for (auto& [n, x] : action_names)
+    if (n == name)
+      return x;
+  return std::nullopt;
+}
+
 bool needs_cooperation(fault_action x) {
   switch (x) {
     case fault_action::crash:
@@ -127,7 +128,7 @@ caf::expected<fault> parse_fault(std::string_view spec) {
   out.path = std::string{spec.substr(first + 1, last - first - 1)};
   if (out.path.empty())
     return bad(where, "path", "missing");
-  auto action = action_named(spec.substr(last + 1));
+  auto action = fault_action_named(spec.substr(last + 1));
   if (!action)
     return bad(where, "action",
                fmt::format("\"{}\" is not one of: {}", spec.substr(last + 1), allowed_actions()));
@@ -178,7 +179,7 @@ caf::expected<std::vector<fault>> parse_fault_text(std::string_view toml_text,
                    fmt::format("missing (one of: {})", allowed_actions()));
       std::optional<fault_action> x;
       if (action->is_string())
-        x = action_named(action->as_string()->get());
+        x = fault_action_named(action->as_string()->get());
       if (!x)
         return bad(at_line(*action), field + ".action",
                    fmt::format("expected one of: {}", allowed_actions()));

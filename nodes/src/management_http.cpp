@@ -20,13 +20,16 @@ namespace {
 
 using json = nlohmann::json;
 using provider = std::function<http_reply()> management_routes::*;
+using body_provider = std::function<http_reply(const std::string&)> management_routes::*;
 
-/// One route. `what == nullptr` is the built-in route list (GET /).
+/// One route: `what` answers it, or `with_body` (given the request body); neither is the
+/// built-in route list (GET /).
 struct route_entry {
   const char* method;
   const char* path;
   provider what;
   bool mutating;
+  body_provider with_body = nullptr;
 };
 
 constexpr route_entry route_table[] = {
@@ -37,6 +40,7 @@ constexpr route_entry route_table[] = {
   {"GET", "/cluster/names", &management_routes::names, false},
   {"GET", "/tree", &management_routes::tree, false},
   {"POST", "/cluster/leave", &management_routes::leave, true},
+  {"POST", "/tree/fault", nullptr, true, &management_routes::tree_fault},
 };
 
 const route_entry* find_route(const std::string& path) {
@@ -76,8 +80,17 @@ struct management_server::impl {
     : settings(std::move(s)), routes(std::move(r)) {
   }
 
+  /// False when the route's provider is unset: it answers 404.
+  bool provided(const route_entry& r) const {
+    if (r.what != nullptr)
+      return static_cast<bool>(routes.*(r.what));
+    if (r.with_body != nullptr)
+      return static_cast<bool>(routes.*(r.with_body));
+    return true;
+  }
+
   bool enabled(const route_entry& r) const {
-    if (r.what != nullptr && !(routes.*(r.what)))
+    if (!provided(r))
       return false;
     return !r.mutating || settings.allow_mutations;
   }
@@ -91,7 +104,7 @@ struct management_server::impl {
 
   void handle(const httplib::Request& req, httplib::Response& res) const {
     auto* r = find_route(req.path);
-    if (r == nullptr || (r->what != nullptr && !(routes.*(r->what)))) {
+    if (r == nullptr || !provided(*r)) {
       reply(res, 404, error_body("not_found", req.path));
       return;
     }
@@ -109,12 +122,13 @@ struct management_server::impl {
       reply(res, 403, body);
       return;
     }
-    if (r->what == nullptr) {
+    if (r->what == nullptr && r->with_body == nullptr) {
       reply(res, 200, json{{"routes", route_list()}});
       return;
     }
     try {
-      auto answer = (routes.*(r->what))();
+      auto answer = r->what != nullptr ? (routes.*(r->what))()
+                                       : (routes.*(r->with_body))(req.body);
       if (answer.status < 100 || answer.status > 599) {
         auto body = error_body("provider_failed", req.path);
         body["message"] = fmt::format("provider answered status {}", answer.status);
@@ -171,7 +185,7 @@ struct management_server::impl {
     svr.set_read_timeout(settings.io_timeout);
     svr.set_write_timeout(settings.io_timeout);
     svr.set_keep_alive_timeout(std::max<time_t>(settings.keep_alive_timeout.count(), 1));
-    svr.set_payload_max_length(64 * 1024);  // no route takes a body
+    svr.set_payload_max_length(64 * 1024);  // bodies are small JSON objects
     // httplib's default also sets SO_REUSEPORT, which lets a second server bind a port
     // that is in use; SO_REUSEADDR alone only allows rebinding after TIME_WAIT.
     svr.set_socket_options([](socket_t sock) {

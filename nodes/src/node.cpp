@@ -27,6 +27,7 @@
 #include "warden/atoms.hpp"
 #include "warden/builtin_services.hpp"
 #include "warden/exit_reasons.hpp"
+#include "warden/fault_plan.hpp"
 #include "warden/call_transport.hpp"
 #include "warden/cluster_service_manager.hpp"
 #include "warden/management_http.hpp"
@@ -137,6 +138,41 @@ bool await_released(caf::actor agent, caf::timespan longest_timer) {
   return true;
 }
 
+/// POST /tree/fault: sends an exit fault (crash, kill or shutdown; default kill) to the
+/// child at a path, as `warden run --fault` does. The body is
+/// `{"path": "app/db", "action": "kill"}`; the root's name may be left out of the path.
+http_reply tree_fault_reply(caf::actor_system& sys, const caf::actor& root,
+                            const std::string& root_name, const std::string& body) {
+  auto error = [](int status, const char* name, std::string message) {
+    return http_reply{status, {{"error", name}, {"path", "/tree/fault"}, {"message", message}}};
+  };
+  auto bad = [&](std::string message) { return error(400, "bad_request", std::move(message)); };
+  auto in = nlohmann::json::parse(body, nullptr, false);
+  if (in.is_discarded() || !in.is_object())
+    return bad(R"(expected a JSON object such as {"path": "app/db", "action": "kill"})");
+  for (auto& [key, value] : in.items())
+    if (key != "path" && key != "action")
+      return bad(fmt::format("unknown key \"{}\" (allowed: path, action)", key));
+  auto path = in.find("path");
+  if (path == in.end() || !path->is_string() || path->get<std::string>().empty())
+    return bad(R"("path": expected a child path such as "app/db")");
+  auto name = in.value("action", nlohmann::json("kill"));
+  auto action = name.is_string() ? fault_action_named(name.get<std::string>()) : std::nullopt;
+  if (!action || needs_cooperation(*action))
+    return bad(R"("action": expected "crash", "kill" or "shutdown")");
+  if (!root)
+    return error(409, "no_tree", "this node runs no supervision tree");
+  fault f;
+  f.path = path->get<std::string>();
+  if (!f.path.starts_with(root_name + "/"))
+    f.path = root_name + "/" + f.path;
+  f.action = *action;
+  if (auto err = inject(sys, root, f))
+    return is(err, errc::not_found) ? error(404, "unknown_child", describe(err))
+                                    : error(503, "tree_unavailable", describe(err));
+  return http_reply{200, {{"child", f.path}, {"action", to_string(*action)}}};
+}
+
 nlohmann::json member_json(const member_info& m) {
   return {{"name", m.name}, {"address", m.address}, {"incarnation", m.incarnation}};
 }
@@ -219,6 +255,10 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
     routes.members = [self] { return http_reply{200, self->members_json()}; };
     routes.names = [self] { return http_reply{200, self->names_json()}; };
     routes.tree = [self] { return http_reply{200, self->tree_json()}; };
+    routes.tree_fault = [self, root_name = tree ? tree->flags.name : std::string{}](
+                          const std::string& body) {
+      return tree_fault_reply(*self->sys_, self->root_, root_name, body);
+    };
     routes.leave = [self] {
       // The process's main thread owns the stop: ask it like an operator would.
       ::kill(::getpid(), SIGTERM);

@@ -284,8 +284,11 @@ std::optional<int> node_process::terminate(deadline dl) {
   }
 }
 
-std::optional<std::pair<int, json>> http_get_json(const std::string& host, uint16_t port,
-                                                  const std::string& path) {
+namespace {
+
+/// One request with the timeouts of `node_process`, no keep-alive.
+template <class Send>
+std::optional<std::pair<int, json>> http_json(const std::string& host, uint16_t port, Send send) {
   httplib::Client cli{host, port};
   auto us = [](std::chrono::milliseconds ms) {
     return std::pair{static_cast<time_t>(ms.count() / 1000),
@@ -297,13 +300,27 @@ std::optional<std::pair<int, json>> http_get_json(const std::string& host, uint1
   cli.set_read_timeout(rs, rus);
   cli.set_write_timeout(rs, rus);
   cli.set_keep_alive(false);
-  auto res = cli.Get(path.c_str());
+  auto res = send(cli);
   if (!res)
     return std::nullopt;
   auto body = json::parse(res->body, nullptr, false);
   if (body.is_discarded())
     body = res->body;
   return std::pair{res->status, std::move(body)};
+}
+
+} // namespace
+
+std::optional<std::pair<int, json>> http_get_json(const std::string& host, uint16_t port,
+                                                  const std::string& path) {
+  return http_json(host, port, [&](httplib::Client& cli) { return cli.Get(path.c_str()); });
+}
+
+std::optional<std::pair<int, json>> http_post_json(const std::string& host, uint16_t port,
+                                                   const std::string& path, const json& body) {
+  return http_json(host, port, [&](httplib::Client& cli) {
+    return cli.Post(path.c_str(), body.dump(), "application/json");
+  });
 }
 
 std::optional<std::pair<int, json>> node_process::http_get(const std::string& path) const {

@@ -4,8 +4,8 @@
 // nodes' logs for claims, events and restarts. Seeds are fixed in the scenarios; a failing
 // test prints the tool's summary (with the seed and the rerun command).
 //
-// Numbered from simple to complex: 1 bad input, 2 verdicts that must fail, 3 kill -9 of
-// the ledger's node, 4 SIGSTOP of it, 5 a partition that leaves it in the minority (the
+// Numbered from simple to complex: 1 bad input, 2 verdicts that must fail, 3 a service
+// actor killed by its child path, and kill -9 of the ledger's node, 4 SIGSTOP of it, 5 a partition that leaves it in the minority (the
 // oracle of "I am active" claims), then heal and rejoin; 6 a cluster the tool did not start.
 #include <gtest/gtest.h>
 
@@ -25,6 +25,12 @@ using namespace warden::it;
 constexpr const char* ledger_owner = "n3";
 
 constexpr const char* tree_text = R"(
+name = "app"
+
+[[children]]
+id = "worker"
+service = "echo"
+
 [[children]]
 id = "ledger"
 service = "ledger"
@@ -184,6 +190,15 @@ TEST(chaos_1, bad_scenario_exits_2_with_file_line_and_field) {
   EXPECT_FALSE(std::filesystem::exists(run.file("results.json")));
 }
 
+TEST(chaos_1, kill_service_of_a_child_the_tree_lacks_exits_2_naming_it) {
+  chaos_run run{scenario(5, "[[faults]]\nat_s = 1\nkind = \"kill_service\"\nnode = \"n1\"\n"
+                            "service = \"app/nobody\"\n")};
+  EXPECT_EQ(run.rc, 2) << run.out;
+  EXPECT_NE(run.out.find("kill_service at 1000 ms"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("nobody"), std::string::npos) << run.out;
+  EXPECT_FALSE(std::filesystem::exists(run.file("results.json")));
+}
+
 // --- 2. verdicts that must fail ----------------------------------------------------------
 
 TEST(chaos_2, a_hypothesis_that_cannot_hold_fails_before_any_fault) {
@@ -226,7 +241,30 @@ restart_after_s = 2
   EXPECT_NE(read_text(run.file("summary.txt")).find("--seed 11"), std::string::npos);
 }
 
-// --- 3. kill -9 of the ledger's node ------------------------------------------------------
+// --- 3. kill a service actor, then kill -9 of the ledger's node --------------------------
+
+TEST(chaos_3, kill_service_by_child_path_kills_it_on_that_node_and_its_supervisor_restarts_it) {
+  chaos_run run{scenario(4, "[[faults]]\nat_s = 1\nkind = \"kill_service\"\nnode = \"n2\"\n"
+                            "service = \"app/worker\"\n")};
+  ASSERT_EQ(run.rc, 0) << run.out;
+  EXPECT_TRUE(run.events("kill_service_missed", "n2").empty()) << run.out;
+  auto of_worker = [&](const std::string& event, const std::string& node) {
+    std::vector<json> out;
+    for (auto& e : run.events(event, node))
+      if (e["detail"]["child"] == "worker")
+        out.push_back(e["detail"]);
+    return out;
+  };
+  auto killed = of_worker("child_terminated", "n2");
+  ASSERT_EQ(killed.size(), 1u) << run.out;
+  EXPECT_EQ(killed[0]["reason"], "killed");
+  auto restarted = of_worker("child_restarted", "n2");
+  ASSERT_EQ(restarted.size(), 1u) << run.out;
+  EXPECT_EQ(restarted[0]["restart_count"], 1);
+  for (auto* other : {"n1", "n3"}) {
+    EXPECT_TRUE(of_worker("child_terminated", other).empty()) << other;
+  }
+}
 
 TEST(chaos_3, kill_9_of_the_owner_fails_over_fast_and_loses_nothing) {
   chaos_run run{scenario(8, R"(

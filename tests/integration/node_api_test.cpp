@@ -1,6 +1,7 @@
 // Two or three nodes in one test process (each its own actor system, talking BASP over
 // 127.0.0.1): calls by name with custom message types, and their named errors.
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <thread>
@@ -11,6 +12,8 @@
 #include "warden/cluster_names.hpp"
 #include "warden/node.hpp"
 #include "warden/node_agent.hpp"
+#include "warden/node_process.hpp"
+#include "warden/supervisor.hpp"
 
 using namespace std::chrono_literals;
 using namespace warden;
@@ -190,6 +193,59 @@ TEST_F(node_api_test, graceful_stop_removes_the_member_and_its_names) {
   auto answer = client.call<std::string>("orders", 1s, order{"tea", 1});
   ASSERT_FALSE(answer);
   EXPECT_TRUE(is(answer.error(), errc::unknown_name));
+}
+
+// POST /tree/fault kills a child by path (its supervisor restarts it); bad bodies,
+// unknown children and cooperating actions get named errors.
+TEST(node_http, tree_fault_kills_a_child_by_path_with_named_errors) {
+  auto tree_file = ::testing::TempDir() + "node_http_tree.toml";
+  {
+    std::ofstream out{tree_file};
+    out << "name = \"app\"\n[[children]]\nid = \"worker\"\nservice = \"echo\"\n";
+  }
+  auto cfg = config();
+  cfg.node.tree = tree_file;
+  cfg.http.enabled = true;
+  cfg.http.allow_mutations = true;
+  auto n = start(cfg);
+  ASSERT_TRUE(n);
+  ASSERT_TRUE(eventually([&] { return n->ready(); }));
+  auto post = [&](const json& body) {
+    auto r = http_post_json("127.0.0.1", n->http_port(), "/tree/fault", body);
+    EXPECT_TRUE(r);
+    return r ? *r : std::pair<int, json>{0, nullptr};
+  };
+  auto worker = [&] {
+    auto kids = supervisor_client{n->system(), n->root()}.which_children();
+    EXPECT_TRUE(kids);
+    return kids && !kids->empty() ? kids->front() : child_info{};
+  };
+  auto before = worker();
+  ASSERT_TRUE(before.actor);
+
+  auto r = post("not an object");
+  EXPECT_EQ(r.first, 400);
+  EXPECT_EQ(r.second["error"], "bad_request");
+  r = post({{"path", "worker"}, {"action", "exception"}});  // needs the service's help
+  EXPECT_EQ(r.first, 400);
+  r = post({{"path", "worker"}, {"signal", "kill"}});
+  EXPECT_EQ(r.first, 400);
+  EXPECT_NE(r.second["message"].get<std::string>().find("signal"), std::string::npos);
+  r = post({{"path", "nobody"}});
+  EXPECT_EQ(r.first, 404);
+  EXPECT_EQ(r.second["error"], "unknown_child");
+  EXPECT_NE(r.second["message"].get<std::string>().find("nobody"), std::string::npos);
+  EXPECT_EQ(worker().actor, before.actor);  // nothing was killed so far
+
+  r = post({{"path", "worker"}});  // the action defaults to kill
+  EXPECT_EQ(r.first, 200);
+  EXPECT_EQ(r.second["child"], "app/worker");
+  EXPECT_EQ(r.second["action"], "kill");
+  EXPECT_TRUE(eventually([&] {
+    auto now = worker();
+    return now.actor && now.actor != before.actor && now.restart_count == 1;
+  }));
+  n->stop();
 }
 
 } // namespace

@@ -262,6 +262,37 @@ TEST(management_http, mutations_are_refused_unless_allowed) {
   EXPECT_EQ(leaves, 1);
 }
 
+TEST(management_http, a_body_route_gets_the_request_body_and_is_state_changing) {
+  std::vector<std::string> bodies;
+  auto routes = fake_routes();
+  routes.tree_fault = [&](const std::string& body) {
+    bodies.push_back(body);
+    return warden::http_reply{200, {{"child", "root/db"}}};
+  };
+  {
+    served s{routes};
+    auto res = s.client().Post("/tree/fault", R"({"path":"db"})", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 403);
+    EXPECT_TRUE(bodies.empty());
+  }
+  served s{routes, {.allow_mutations = true}};
+  auto res = s.client().Post("/tree/fault", R"({"path":"db"})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(body_of(res)["child"], "root/db");
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(bodies[0], R"({"path":"db"})");
+  res = s.client().Get("/tree/fault");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 405);
+  routes.tree_fault = nullptr;  // unset: as if the route did not exist
+  served without{routes, {.allow_mutations = true}};
+  res = without.client().Post("/tree/fault", "{}", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+}
+
 TEST(management_http, a_throwing_provider_answers_500_and_the_server_keeps_serving) {
   auto routes = fake_routes();
   routes.tree = []() -> warden::http_reply { throw std::runtime_error("tree is on fire"); };

@@ -74,6 +74,9 @@ enum class fault_action : uint8_t {
 /// The stable name of `x`, e.g. "fail_next_start".
 const char* to_string(fault_action x);
 
+/// The action named `name` ("kill", ...), or none.
+std::optional<fault_action> fault_action_named(std::string_view name);
+
 /// True for the actions that need the service's cooperation.
 bool needs_cooperation(fault_action x);
 

@@ -17,6 +17,7 @@
 /// | GET    | `/cluster/names`  | `names`   |                                              |
 /// | GET    | `/tree`           | `tree`    |                                              |
 /// | POST   | `/cluster/leave`  | `leave`   | state-changing: 403 unless `allow_mutations` |
+/// | POST   | `/tree/fault`     | `tree_fault` | state-changing; gets the request body     |
 ///
 /// Every answer is `Content-Type: application/json`. Errors have the body
 /// `{"error": NAME, "path": PATH, ...}`: `not_found` (404: unknown path, or a route
@@ -62,6 +63,9 @@ struct management_routes {
   std::function<http_reply()> names;    ///< GET /cluster/names
   std::function<http_reply()> tree;     ///< GET /tree
   std::function<http_reply()> leave;    ///< POST /cluster/leave (state-changing)
+  /// POST /tree/fault (state-changing): gets the request body, e.g.
+  /// `{"path": "app/db", "action": "kill"}`.
+  std::function<http_reply(const std::string& body)> tree_fault;
 };
 
 /// Where and how the server listens. The defaults are the only place these values live.
@@ -70,7 +74,7 @@ struct management_settings {
   std::string host = "127.0.0.1";
   /// Port to bind; 0 = any free port (`start` returns the one it got).
   uint16_t port = 0;
-  /// State-changing routes (POST /cluster/leave) answer 403 unless this is true.
+  /// State-changing routes (POST /cluster/leave, /tree/fault) answer 403 unless true.
   bool allow_mutations = false;
   /// Worker threads, i.e. requests served at the same time. 2: one slow client cannot
   /// hold up a health check.

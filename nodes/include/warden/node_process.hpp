@@ -73,6 +73,10 @@ std::vector<uint16_t> free_ports(std::size_t n);
 std::optional<std::pair<int, json>> http_get_json(const std::string& host, uint16_t port,
                                                   const std::string& path);
 
+/// POST `body` as JSON to http://`host`:`port``path`; answers as `http_get_json`.
+std::optional<std::pair<int, json>> http_post_json(const std::string& host, uint16_t port,
+                                                   const std::string& path, const json& body);
+
 /// How to start one node.
 struct node_process_options {
   std::string name;
