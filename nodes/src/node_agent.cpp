@@ -608,7 +608,7 @@ private:
     }
     // Back in once one that downed it takes it back after the quarantine; a handshake
     // with another downed member does not count (together they could down the majority).
-    if (self_down_ && t >= self_down_->until
+    if (self_down_ && t >= self_down_->until && !info.client
         && (self_down_->downers.count(info.address) > 0 || downers_gone()))
       end_self_down(t);
     if (p.state == member_state::unreachable && !p.rejoining) {
@@ -1049,8 +1049,11 @@ private:
       return;  // only current members' decisions count (not a downed leader's)
     auto t = now();
     if (n.address == settings_.self.address) {
+      // A client that relayed the notice keeps nobody out and takes nobody back: its
+      // handshake after the quarantine re-admitted a node that the leader still had down,
+      // which then downed the leader, and both ran every service (seen in a chaos gremlin).
       if (n.incarnation == settings_.self.incarnation)
-        become_self_downed(n.reason, n.leader, from->info.address,
+        become_self_downed(n.reason, n.leader, from->info.client ? "" : from->info.address,
                            std::chrono::milliseconds{std::max<int64_t>(n.quarantine_ms, 0)}, t);
       return;
     }

@@ -782,6 +782,33 @@ TEST_F(agent_test, t317_a_client_member_readmits_nobody) {
   }
 }
 
+// A client member that relays a leader's notice keeps nobody out and takes nobody back:
+// past the quarantine, a handshake with the client alone leaves c downed. (Seen in a chaos
+// gremlin: c, re-admitted by the client, downed the leader, and both ran every service.)
+TEST_F(agent_test, t320_a_client_that_relayed_a_notice_readmits_nobody) {
+  const std::string d_addr = "127.0.0.1:7004";
+  auto a = start("a", 7001, {a_addr});
+  auto b = start("b", 7002, {a_addr});
+  auto c = start("c", 7003, {a_addr});
+  auto sd = settings("d", 7004, {a_addr, b_addr, c_addr});
+  sd.self.client = true;
+  auto d = start(sd);
+  advance(3s);
+  ASSERT_EQ(c.state_of(d_addr), "up");
+  auto inc = c.view->get()->self.incarnation;
+  caf::send_as(d.agent, c.agent, down_notice_atom::value,
+               down_notice{c_addr, inc, down_reason::indirectly_connected, a_addr, 2000});
+  run();
+  ASSERT_EQ(c.row(c_addr)->state, member_state::down);
+  advance(3s);  // past the quarantine
+  lose_connection(c, d);
+  lose_connection(d, c);
+  advance(2s);
+  EXPECT_EQ(c.state_of(d_addr), "up");  // the client is back ...
+  EXPECT_EQ(c.row(c_addr)->state, member_state::down);  // ... and c is still out
+  EXPECT_FALSE(c.view->get()->lease_valid);
+}
+
 // A side that does not win never downs anybody: a (the smallest address) hangs, so b's side
 // is 1 of 2 without the smallest address. b leads its side, sees a unreachable for long,
 // and downs nobody; it holds no lease (it fences) meanwhile.
