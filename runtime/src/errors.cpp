@@ -54,6 +54,11 @@ std::string to_string(errc x) {
     case errc::fenced: return "fenced";
     case errc::invalid_config: return "invalid_config";
     case errc::bind_failed: return "bind_failed";
+    case errc::rejected: return "rejected";
+    case errc::queue_timeout: return "queue_timeout";
+    case errc::buffer_full: return "buffer_full";
+    case errc::circuit_open: return "circuit_open";
+    case errc::retries_exhausted: return "retries_exhausted";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -24,6 +24,12 @@ const char* to_string(event_kind x) {
     case event_kind::reached_max_restart_intensity: return "reached_max_restart_intensity";
     case event_kind::auto_shutdown: return "auto_shutdown";
     case event_kind::supervisor_stopped: return "supervisor_stopped";
+    case event_kind::breaker_opened: return "breaker_opened";
+    case event_kind::breaker_half_open: return "breaker_half_open";
+    case event_kind::breaker_closed: return "breaker_closed";
+    case event_kind::limit_changed: return "limit_changed";
+    case event_kind::overload_raised: return "overload_raised";
+    case event_kind::overload_cleared: return "overload_cleared";
   }
   return "unknown";
 }
@@ -34,9 +40,15 @@ log_level severity(const lifecycle_event& ev) {
     case event_kind::child_ignored:
     case event_kind::child_shutdown:
     case event_kind::auto_shutdown:
+    case event_kind::breaker_half_open:
+    case event_kind::breaker_closed:
+    case event_kind::limit_changed:
+    case event_kind::overload_cleared:
       return log_level::info;
     case event_kind::child_restarted:
     case event_kind::restart_delayed:
+    case event_kind::breaker_opened:
+    case event_kind::overload_raised:
       return log_level::warn;
     case event_kind::start_error:
     case event_kind::shutdown_error:
@@ -78,6 +90,8 @@ std::string to_text(const lifecycle_event& ev) {
     out += fmt::format(" headroom={}", ev.intensity_headroom);
   if (ev.delay.count() > 0)
     out += fmt::format(" delay_ms={:.3f}", ev.delay.count() / 1e6);
+  if (!ev.detail.empty())
+    out += " " + ev.detail;
   if (ev.actor_id != 0)
     out += fmt::format(" actor={}", ev.actor_id);
   return out;
@@ -97,6 +111,8 @@ std::string to_json(const lifecycle_event& ev) {
   };
   if (ev.delay.count() > 0)
     j["delay_ms"] = ev.delay.count() / 1e6;
+  if (!ev.detail.empty())
+    j["detail"] = ev.detail;
   return j.dump();
 }
 

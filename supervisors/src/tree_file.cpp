@@ -24,6 +24,7 @@
 #include "internal/validation.hpp"
 #include "warden/errors.hpp"
 #include "warden/exit_reasons.hpp"
+#include "warden/regulator.hpp"
 #include "warden/supervisor.hpp"
 
 namespace warden {
@@ -41,7 +42,13 @@ const std::vector<std::string> supervisor_only_keys = {"strategy",      "intensi
                                                        "period_ms",     "auto_shutdown",
                                                        "max_children",  "backoff",
                                                        "children"};
-const std::vector<std::string> worker_only_keys = {"service", "params"};
+const std::vector<std::string> worker_only_keys = {"service", "params", "regulator"};
+const std::vector<std::string> regulator_keys = {
+  "kind",          "limit",           "max_size",       "max_time_ms",
+  "order",         "codel_target_ms", "codel_interval_ms", "call_timeout_ms",
+  "min_limit",     "feedback_step",   "sample_interval_ms", "samplers"};
+const std::vector<std::string> sampler_keys = {"queue_delay_ms", "in_flight", "memory_mib",
+                                               "cpu_percent"};
 const std::vector<std::string> common_child_keys = {"id",       "type",        "restart",
                                                     "shutdown", "significant", "start_timeout_ms",
                                                     "name",     "global",      "cluster",
@@ -370,6 +377,14 @@ private:
         return service_error(start.error(), f, *svc, ptable, line_of(t));
       spec.id = *id;
       spec.start = std::move(*start);
+      if (auto* n = t.get("regulator")) {
+        auto name = t.get("name") ? t.get("name")->value_or(*id) : *id;
+        auto settings = read_regulator(*n, f + ".regulator", name);
+        if (!settings)
+          return settings.error();
+        spec.start = regulated_service(std::move(spec.start),
+                                       std::make_shared<regulator_config>(std::move(*settings)));
+      }
     }
     if (auto* n = t.get("restart")) {
       auto x = read_enum<restart_type>(*n, f + ".restart",
@@ -430,6 +445,118 @@ private:
     if (auto err = parse_cluster(t, out))
       return err;
     return {};
+  }
+
+  // `[children.regulator]`: the child behind its own regulator (regulator.hpp).
+  caf::expected<regulator_settings> read_regulator(const toml::node& n, const std::string& field,
+                                                   const std::string& name) const {
+    auto* t = n.as_table();
+    if (t == nullptr)
+      return fail(line_of(n), field, fmt::format("expected a table, got {}", toml_type_name(n)));
+    if (auto err = check_keys(*t, field + ".", regulator_keys))
+      return err;
+    regulator_settings s;
+    s.name = name;
+    auto millis = [&](const char* key, caf::timespan& out) -> caf::error {
+      if (auto* x = t->get(key)) {
+        auto ms = read_int(*x, field + "." + key, 1, max_millis);
+        if (!ms)
+          return ms.error();
+        out = std::chrono::milliseconds{*ms};
+      }
+      return {};
+    };
+    if (auto* x = t->get("kind")) {
+      auto k = read_enum<regulator_kind>(*x, field + ".kind", {{"counter", regulator_kind::counter},
+                                                              {"rate", regulator_kind::rate}});
+      if (!k)
+        return k.error();
+      s.kind = *k;
+    }
+    if (auto* x = t->get("limit")) {
+      auto v = read_number(*x, field + ".limit", s.kind == regulator_kind::counter ? 1 : 1e-6);
+      if (!v)
+        return v.error();
+      s.limits.limit = *v;
+      s.min_limit = std::min(s.min_limit, *v);
+    }
+    if (auto* x = t->get("max_size")) {
+      auto v = read_int(*x, field + ".max_size", 0, 100'000'000);
+      if (!v)
+        return v.error();
+      s.limits.max_size = static_cast<size_t>(*v);
+    }
+    if (auto* x = t->get("order")) {
+      auto o = read_enum<queue_order>(*x, field + ".order",
+                                      {{"fifo", queue_order::fifo}, {"lifo", queue_order::lifo}});
+      if (!o)
+        return o.error();
+      s.order = *o;
+    }
+    auto* target = t->get("codel_target_ms");
+    auto* interval = t->get("codel_interval_ms");
+    if ((target == nullptr) != (interval == nullptr))
+      return fail(line_of(target ? *target : *interval), field + ".codel_target_ms",
+                  "CoDel needs both codel_target_ms and codel_interval_ms");
+    if (target != nullptr)
+      s.codel = codel_settings{};
+    for (auto [key, out] : {std::pair{"max_time_ms", &s.limits.max_time},
+                            std::pair{"call_timeout_ms", &s.call_timeout},
+                            std::pair{"sample_interval_ms", &s.sample_interval}})
+      if (auto err = millis(key, *out))
+        return err;
+    if (s.codel) {
+      if (auto err = millis("codel_target_ms", s.codel->target))
+        return err;
+      if (auto err = millis("codel_interval_ms", s.codel->interval))
+        return err;
+    }
+    if (auto* x = t->get("min_limit")) {
+      auto v = read_number(*x, field + ".min_limit", 1e-6, s.limits.limit);
+      if (!v)
+        return v.error();
+      s.min_limit = *v;
+    }
+    if (auto* x = t->get("feedback_step")) {
+      auto v = read_number(*x, field + ".feedback_step", 0, 1);
+      if (!v)
+        return v.error();
+      s.feedback_step = *v;
+    }
+    if (auto* x = t->get("samplers")) {
+      auto* st = x->as_table();
+      if (st == nullptr)
+        return fail(line_of(*x), field + ".samplers",
+                    fmt::format("expected a table, got {}", toml_type_name(*x)));
+      if (auto err = check_keys(*st, field + ".samplers.", sampler_keys))
+        return err;
+      for (auto&& [key, value] : *st) {
+        auto sub = field + ".samplers." + std::string{key.str()};
+        auto* arr = value.as_array();
+        if (arr == nullptr || arr->empty())
+          return fail(line_of(value), sub, "expected a non-empty array of ascending thresholds");
+        std::vector<double> thresholds;
+        for (auto& v : *arr) {
+          auto d = read_number(v, sub, 0);
+          if (!d)
+            return d.error();
+          if (!thresholds.empty() && *d < thresholds.back())
+            return fail(line_of(v), sub, "thresholds must ascend");
+          thresholds.push_back(*d);
+        }
+        if (key.str() == "queue_delay_ms")
+          s.samplers.push_back(queue_delay_sampler(std::move(thresholds)));
+        else if (key.str() == "in_flight")
+          s.samplers.push_back(in_flight_sampler(std::move(thresholds)));
+        else if (key.str() == "memory_mib")
+          s.samplers.push_back(memory_sampler(std::move(thresholds)));
+        else
+          s.samplers.push_back(cpu_sampler(std::move(thresholds)));
+      }
+    }
+    if (auto err = validate(s))
+      return fail(line_of(n), field, describe(err));
+    return s;
   }
 
   // `cluster = "singleton" | "spread"` and `instances = N` (spread only).

@@ -29,4 +29,8 @@ using delayed_atom = caf::atom_constant<caf::atom("delayed")>;
 using start_timeout_atom = caf::atom_constant<caf::atom("startTmo")>;
 using stop_timeout_atom = caf::atom_constant<caf::atom("stopTmo")>;
 
+// --- load regulation (regulator.hpp, bounded_buffer.hpp) ---
+/// `(stats_atom)`: a regulation actor's figures (regulator_stats, buffer_stats).
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
 } // namespace warden

@@ -82,6 +82,12 @@ enum class errc : uint8_t {
   invalid_config = 112,  ///< node settings (file, env, flags); context: one message string
   // --- management HTTP ---
   bind_failed = 128,     ///< a server could not bind its address; context: "host:port: why"
+  // --- load regulation (regulator.hpp, bounded_buffer.hpp, circuit_breaker.hpp, retry.hpp) ---
+  rejected = 144,     ///< overload: queue full or CoDel dropped it; context: "queue: why", ms queued
+  queue_timeout,      ///< waited longer than max_time, never run; context: "queue: why", ms queued
+  buffer_full,        ///< a bounded buffer refused the item (reject_new); context: buffer name
+  circuit_open,       ///< the breaker fails calls fast; context: breaker name, ms to next probe
+  retries_exhausted,  ///< every attempt failed; context: attempts, the last error
 };
 
 /// The stable name of `x`, e.g. "already_present".

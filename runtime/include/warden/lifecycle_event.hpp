@@ -44,6 +44,14 @@ enum class event_kind : uint8_t {
   reached_max_restart_intensity,  ///< the supervisor gives up; `child` is the culprit
   auto_shutdown,      ///< a significant child ended and the supervisor stops itself
   supervisor_stopped, ///< a supervisor finished its own shutdown; `reason` is its exit
+  // --- load regulation: `supervisor` is the reporter's path or name, `child` the
+  // regulator's or breaker's name, `detail` the figures ---
+  breaker_opened,     ///< a circuit breaker opened: calls fail fast (`reason`: last failure)
+  breaker_half_open,  ///< the reset timeout passed: one probe call may pass
+  breaker_closed,     ///< a probe succeeded: calls pass again
+  limit_changed,      ///< a regulator's limit changed (feedback or reconfiguration)
+  overload_raised,    ///< the overload alarm: a service stayed overloaded
+  overload_cleared,   ///< the overload alarm cleared (with hysteresis)
 };
 
 /// The stable name of `x`, e.g. "child_started".
@@ -70,6 +78,8 @@ struct lifecycle_event {
   uint64_t actor_id = 0;
   /// restart_delayed: the backoff delay.
   caf::timespan delay{0};
+  /// Load regulation events: their figures as text, e.g. "limit 8 -> 4 (queue_delay)".
+  std::string detail;
 };
 
 /// The level each event is logged at (log_level.hpp), as OTP's logger grades SASL
@@ -89,6 +99,11 @@ struct lifecycle_event {
 /// | `reached_max_restart_intensity` | error                                          |
 /// | `auto_shutdown`                 | info                                           |
 /// | `supervisor_stopped`            | info when `reason` is normal or shutdown, else error |
+/// | `breaker_opened`                | warn                                           |
+/// | `breaker_half_open`, `breaker_closed` | info                                     |
+/// | `limit_changed`                 | info                                           |
+/// | `overload_raised`               | warn                                           |
+/// | `overload_cleared`              | info                                           |
 log_level severity(const lifecycle_event& ev);
 
 /// Receives lifecycle events. Called on the reporting actor's thread: keep it cheap.
