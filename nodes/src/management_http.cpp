@@ -39,6 +39,7 @@ constexpr route_entry route_table[] = {
   {"GET", "/cluster/members", &management_routes::members, false},
   {"GET", "/cluster/names", &management_routes::names, false},
   {"GET", "/tree", &management_routes::tree, false},
+  {"GET", "/regulation", &management_routes::regulation, false},
   {"POST", "/cluster/leave", &management_routes::leave, true},
   {"POST", "/tree/fault", nullptr, true, &management_routes::tree_fault},
 };

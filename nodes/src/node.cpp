@@ -32,6 +32,7 @@
 #include "warden/cluster_service_manager.hpp"
 #include "warden/management_http.hpp"
 #include "warden/node_agent.hpp"
+#include "warden/regulator.hpp"
 #include "warden/service_registry.hpp"
 #include "warden/supervisor.hpp"
 #include "warden/tree_file.hpp"
@@ -255,6 +256,7 @@ caf::expected<std::unique_ptr<node>> node::start(const node_config& cfg, node_op
     routes.members = [self] { return http_reply{200, self->members_json()}; };
     routes.names = [self] { return http_reply{200, self->names_json()}; };
     routes.tree = [self] { return http_reply{200, self->tree_json()}; };
+    routes.regulation = [self] { return http_reply{200, self->regulation_json()}; };
     routes.tree_fault = [self, root_name = tree ? tree->flags.name : std::string{}](
                           const std::string& body) {
       return tree_fault_reply(*self->sys_, self->root_, root_name, body);
@@ -593,6 +595,33 @@ nlohmann::json supervisor_json(caf::actor_system& sys, const caf::actor& sup, in
 }
 
 } // namespace
+
+nlohmann::json node::regulation_json() {
+  auto out = nlohmann::json::array();
+  if (!sys_)
+    return {{"node", self_.name}, {"regulators", out}};
+  caf::scoped_actor me{*sys_};
+  for (auto& r : running_regulators(*sys_))
+    me->request(r, regulation_read_timeout, stats_atom::value)
+      .receive(
+        [&](const regulator_stats& st) {
+          out.push_back({{"name", st.name},
+                         {"kind", st.kind},
+                         {"limit", st.limit},
+                         {"effective_limit", st.effective_limit},
+                         {"in_use", st.in_use},
+                         {"queued", st.queued},
+                         {"granted", st.granted},
+                         {"rejected", st.rejected},
+                         {"codel_drops", st.codel_drops},
+                         {"timed_out", st.timed_out},
+                         {"last_sojourn_ms", st.last_sojourn_ms},
+                         {"max_sojourn_ms", st.max_sojourn_ms},
+                         {"alarm", st.alarm}});
+        },
+        [](const caf::error&) {});  // it stopped meanwhile, or is too busy to say
+  return {{"node", self_.name}, {"regulators", out}};
+}
 
 nlohmann::json node::tree_json() {
   if (!root_ || !sys_)

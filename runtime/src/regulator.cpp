@@ -108,6 +108,8 @@ caf::error validate(const regulator_settings& s) {
     return bad("sample_interval", "must be > 0");
   if (s.call_timeout.count() <= 0)
     return bad("call_timeout", "must be > 0");
+  if (s.alarm_after.count() < 0 || s.alarm_clear_after.count() < 0)
+    return bad("alarm_after", "alarm_after and alarm_clear_after must be >= 0");
   if (s.codel && (s.codel->target.count() <= 0 || s.codel->interval.count() <= 0))
     return bad("codel", "target and interval must be > 0");
   for (auto& x : s.samplers) {
@@ -350,6 +352,87 @@ regulator_stats regulator_core::stats() const {
 }
 
 
+// --- overload_alarm ----------------------------------------------------------------------
+
+overload_alarm::change overload_alarm::observe(bool overloaded, time_point now) {
+  if (overloaded == raised_) {
+    since_.reset();  // the current state holds: a run of the other one is broken
+    return change::none;
+  }
+  if (!since_)
+    since_ = now;
+  if (now - *since_ < (raised_ ? clear_after_ : raise_after_))
+    return change::none;
+  raised_ = overloaded;
+  since_.reset();
+  return raised_ ? change::raised : change::cleared;
+}
+
+// --- the directory of running regulators -------------------------------------------------
+
+namespace {
+
+/// The running regulators of one actor system, kept in CAF's registry so it lives and dies
+/// with the system (as the names do). Never receives messages.
+class regulator_directory final : public caf::monitorable_actor {
+public:
+  explicit regulator_directory(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {}
+
+  const char* name() const override { return "warden.regulators"; }
+
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
+    bounce(what);
+  }
+
+  void add(caf::actor_addr x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    all_.push_back(std::move(x));
+  }
+
+  void remove(const caf::actor_addr& x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::erase(all_, x);
+  }
+
+  std::vector<caf::actor> running() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::vector<caf::actor> out;
+    for (auto& a : all_)
+      if (auto strong = caf::actor_cast<caf::actor>(a))
+        out.push_back(std::move(strong));
+    return out;
+  }
+
+private:
+  std::mutex mtx_;
+  std::vector<caf::actor_addr> all_;  // weak: the directory keeps nobody alive
+};
+
+caf::strong_actor_ptr directory_of(caf::actor_system& sys) {
+  static std::mutex creation;
+  std::lock_guard<std::mutex> guard{creation};
+  constexpr auto key = caf::atom("wardenRegs");
+  auto ptr = sys.registry().get(key);
+  if (!ptr) {
+    caf::actor_config cfg;
+    auto hdl = caf::make_actor<regulator_directory, caf::actor>(sys.next_actor_id(), sys.node(),
+                                                                &sys, cfg);
+    ptr = caf::actor_cast<caf::strong_actor_ptr>(hdl);
+    sys.registry().put(key, ptr);
+  }
+  return ptr;
+}
+
+regulator_directory& as_directory(const caf::strong_actor_ptr& ptr) {
+  return *static_cast<regulator_directory*>(caf::actor_cast<caf::abstract_actor*>(ptr));
+}
+
+} // namespace
+
+std::vector<caf::actor> running_regulators(caf::actor_system& sys) {
+  return as_directory(directory_of(sys)).running();
+}
+
 // --- the actor ---------------------------------------------------------------------------
 
 namespace {
@@ -386,6 +469,9 @@ public:
       core_(reporting_to(config_->get(), info), clock().now()),
       guarded_(std::move(guarded)),
       inner_(std::move(inner)) {
+    auto& s = core_.settings();
+    if (s.alarm_after.count() > 0)
+      alarm_.emplace(s.alarm_after, s.alarm_clear_after);
   }
 
   const char* name() const override { return "warden.regulator"; }
@@ -407,8 +493,12 @@ public:
     set_default_handler([this](caf::scheduled_actor*, caf::message_view& mv) {
       return on_other(mv);
     });
-    if (!core_.settings().samplers.empty())
+    if (!core_.settings().samplers.empty() || alarm_)
       delayed_send(this, core_.settings().sample_interval, sample_atom::value);
+    // Listed while it runs (the management endpoint reads every regulator's figures).
+    auto dir = directory_of(home_system());
+    as_directory(dir).add(address());
+    attach_functor([dir, self = address()] { as_directory(dir).remove(self); });
     return caf::behavior{
       [this](ask_atom) -> caf::result<permit> {
         auto ticket = ++last_ticket_;
@@ -429,7 +519,11 @@ public:
         release(ticket);
         return ok_atom::value;
       },
-      [this](stats_atom) { return core_.stats(); },
+      [this](stats_atom) {
+        auto st = core_.stats();
+        st.alarm = alarm_ && alarm_->raised();
+        return st;
+      },
       [this](reconfigure_atom, const regulator_limits& x) -> caf::result<ok_atom> {
         auto s = core_.settings();
         s.limits = x;
@@ -651,6 +745,7 @@ private:
   }
 
   void sample() {
+    judge_period();
     for (auto& s : core_.settings().samplers) {
       double figure = 0;
       if (s.name == "queue_delay" && !s.read)
@@ -661,6 +756,33 @@ private:
         figure = s.read();
       set_level(s.name, regulator_core::level_of(s, figure));
     }
+  }
+
+  /// The overload alarm's observation of the period since the last sample.
+  void judge_period() {
+    if (!alarm_)
+      return;
+    auto st = core_.stats();
+    auto refused = st.rejected + st.timed_out;
+    auto now = clock().now();
+    bool overloaded = refused > refused_before_
+                      || core_.oldest_wait(now) * 2 >= core_.settings().limits.max_time;
+    auto period_refused = refused - refused_before_;
+    refused_before_ = refused;
+    auto change = alarm_->observe(overloaded, now);
+    auto& s = core_.settings();
+    if (change == overload_alarm::change::none || !s.events)
+      return;
+    lifecycle_event ev;
+    ev.kind = change == overload_alarm::change::raised ? event_kind::overload_raised
+                                                       : event_kind::overload_cleared;
+    ev.time = std::chrono::system_clock::now();
+    ev.supervisor = s.reporter;
+    ev.child = s.name;
+    ev.detail = fmt::format("refused {} in the last {:.0f} ms, {} waiting, limit {:g}",
+                            period_refused, ms(s.sample_interval), st.queued,
+                            core_.effective_limit());
+    s.events->publish(ev);
   }
 
   void report_limit(double before, const std::string& why) {
@@ -700,6 +822,8 @@ private:
   std::optional<time_point> wake_at_;
   uint64_t wake_generation_ = 0;
   std::optional<inner_service> inner_;
+  std::optional<overload_alarm> alarm_;
+  uint64_t refused_before_ = 0;
 };
 
 } // namespace

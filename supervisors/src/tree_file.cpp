@@ -46,7 +46,8 @@ const std::vector<std::string> worker_only_keys = {"service", "params", "regulat
 const std::vector<std::string> regulator_keys = {
   "kind",          "limit",           "max_size",       "max_time_ms",
   "order",         "codel_target_ms", "codel_interval_ms", "call_timeout_ms",
-  "min_limit",     "feedback_step",   "sample_interval_ms", "samplers"};
+  "min_limit",     "feedback_step",   "sample_interval_ms", "samplers",
+  "alarm_after_ms", "alarm_clear_after_ms"};
 const std::vector<std::string> sampler_keys = {"queue_delay_ms", "in_flight", "memory_mib",
                                                "cpu_percent"};
 const std::vector<std::string> common_child_keys = {"id",       "type",        "restart",
@@ -505,6 +506,14 @@ private:
                             std::pair{"sample_interval_ms", &s.sample_interval}})
       if (auto err = millis(key, *out))
         return err;
+    for (auto [key, out] : {std::pair{"alarm_after_ms", &s.alarm_after},
+                            std::pair{"alarm_clear_after_ms", &s.alarm_clear_after}})
+      if (auto* x = t->get(key)) {
+        auto ms = read_int(*x, field + "." + key, 0, max_millis);
+        if (!ms)
+          return ms.error();
+        *out = std::chrono::milliseconds{*ms};
+      }
     if (s.codel) {
       if (auto err = millis("codel_target_ms", s.codel->target))
         return err;

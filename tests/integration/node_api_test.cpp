@@ -13,6 +13,7 @@
 #include "warden/node.hpp"
 #include "warden/node_agent.hpp"
 #include "warden/node_process.hpp"
+#include "warden/service_registry.hpp"
 #include "warden/supervisor.hpp"
 
 using namespace std::chrono_literals;
@@ -245,6 +246,42 @@ TEST(node_http, tree_fault_kills_a_child_by_path_with_named_errors) {
     auto now = worker();
     return now.actor && now.actor != before.actor && now.restart_count == 1;
   }));
+  n->stop();
+}
+
+// GET /regulation lists every running regulator with its figures: here the front of a
+// child declared with [children.regulator], called once through its name.
+TEST(node_http, regulation_lists_each_regulator_with_its_figures) {
+  auto tree_file = ::testing::TempDir() + "node_http_regulated.toml";
+  {
+    std::ofstream out{tree_file};
+    out << "[[children]]\nid = \"orders\"\nservice = \"echo\"\nname = \"orders\"\n"
+           "[children.regulator]\nlimit = 3\nmax_size = 7\n";
+  }
+  auto cfg = config();
+  cfg.node.tree = tree_file;
+  cfg.http.enabled = true;
+  auto n = start(cfg);
+  ASSERT_TRUE(n);
+  ASSERT_TRUE(eventually([&] { return n->ready(); }));
+  auto orders = lookup(n->system(), "orders");
+  ASSERT_TRUE(orders);
+  std::string answer;
+  {
+    caf::scoped_actor me{n->system()};  // gone before stop: the system waits for it
+    me->request(*orders, 2s, std::string{"hi"})
+      .receive([&](const std::string& x) { answer = x; }, [](const caf::error&) {});
+  }
+  EXPECT_EQ(answer, "hi");
+  auto r = http_get_json("127.0.0.1", n->http_port(), "/regulation");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 200);
+  auto& regs = r->second["regulators"];
+  ASSERT_EQ(regs.size(), 1u) << r->second.dump();
+  EXPECT_EQ(regs[0]["name"], "orders");
+  EXPECT_EQ(regs[0]["limit"], 3.0);
+  EXPECT_EQ(regs[0]["granted"], 1);
+  EXPECT_EQ(regs[0]["alarm"], false);
   n->stop();
 }
 

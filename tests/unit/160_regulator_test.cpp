@@ -610,6 +610,7 @@ order = "lifo"
 codel_target_ms = 5
 codel_interval_ms = 50
 call_timeout_ms = 900
+alarm_after_ms = 0
 [children.regulator.samplers]
 queue_delay_ms = [50, 200]
 memory_mib = [1024]
@@ -628,6 +629,7 @@ memory_mib = [1024]
   bad("kind = \"bucket\"\n", "children[0].regulator.kind: \"bucket\" is not one of: counter, rate");
   bad("limit = 0.5\n", "children[0].regulator.limit: must be >= 1");
   bad("max_time_ms = 0\n", "children[0].regulator.max_time_ms: must be >= 1");
+  bad("alarm_after_ms = -1\n", "children[0].regulator.alarm_after_ms: must be >= 0");
   bad("codel_target_ms = 5\n", "CoDel needs both codel_target_ms and codel_interval_ms");
   bad("[children.regulator.samplers]\ncpu_percent = [90, 50]\n", "thresholds must ascend");
   bad("[children.regulator.samplers]\ndisk = [1]\n", "regulator.samplers.disk: unknown key");
@@ -637,4 +639,58 @@ memory_mib = [1024]
   ASSERT_FALSE(sup_tree);
   EXPECT_NE(config_error_text(sup_tree.error()).find("not allowed with type = \"supervisor\""),
             std::string::npos);
+}
+
+// --- 4. the overload alarm -----------------------------------------------------------------
+
+TEST(regulator_18, the_alarm_needs_unbroken_overload_to_raise_and_unbroken_calm_to_clear) {
+  using change = overload_alarm::change;
+  overload_alarm a{2s, 3s};
+  EXPECT_EQ(a.observe(true, t0), change::none);
+  EXPECT_EQ(a.observe(true, t0 + 1s), change::none);
+  EXPECT_EQ(a.observe(false, t0 + 2s), change::none);  // the run of overload is broken
+  EXPECT_EQ(a.observe(true, t0 + 3s), change::none);
+  EXPECT_EQ(a.observe(true, t0 + 4s), change::none);
+  EXPECT_EQ(a.observe(true, t0 + 5s), change::raised);
+  EXPECT_TRUE(a.raised());
+  EXPECT_EQ(a.observe(false, t0 + 6s), change::none);
+  EXPECT_EQ(a.observe(true, t0 + 7s), change::none);   // calm broken: no flapping
+  EXPECT_EQ(a.observe(false, t0 + 8s), change::none);
+  EXPECT_EQ(a.observe(false, t0 + 10s), change::none);
+  EXPECT_EQ(a.observe(false, t0 + 11s), change::cleared);
+  EXPECT_FALSE(a.raised());
+}
+
+TEST_F(regulator_actor_test, regulator_19_a_service_that_stays_overloaded_raises_then_clears) {
+  auto s = counter(1, 0);
+  s.alarm_after = 2s;
+  s.alarm_clear_after = 3s;
+  s.events = events;
+  auto reg = spawn(s);
+  ASSERT_EQ(running_regulators(sys), std::vector<caf::actor>{reg});
+  auto holder = ask_from_new_actor(reg);  // holds the only permit
+  std::vector<asker> refused;
+  for (int i = 0; i < 4; ++i) {  // one refused ask per second
+    refused.push_back(ask_from_new_actor(reg));
+    advance(1s);
+  }
+  EXPECT_TRUE(stats(reg).alarm);
+  ASSERT_EQ(events->count(event_kind::overload_raised, "q"), 1u);
+  EXPECT_NE(events->events().back().detail.find("refused 1 in the last 1000 ms"),
+            std::string::npos)
+    << events->events().back().detail;
+  // One step per sample: a timer re-armed inside an advance counts from its end.
+  advance(1s);
+  advance(1s);
+  EXPECT_TRUE(stats(reg).alarm) << "calm for 2 s only";
+  advance(1s);
+  advance(1s);
+  EXPECT_FALSE(stats(reg).alarm);
+  EXPECT_EQ(events->count(event_kind::overload_cleared, "q"), 1u);
+  for (auto& x : refused)
+    caf::anon_send_exit(x.self, caf::exit_reason::kill);
+  caf::anon_send_exit(holder.self, caf::exit_reason::kill);
+  caf::anon_send_exit(reg, caf::exit_reason::kill);
+  run();
+  EXPECT_TRUE(running_regulators(sys).empty());
 }

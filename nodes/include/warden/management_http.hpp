@@ -16,6 +16,7 @@
 /// | GET    | `/cluster/members`| `members` |                                              |
 /// | GET    | `/cluster/names`  | `names`   |                                              |
 /// | GET    | `/tree`           | `tree`    |                                              |
+/// | GET    | `/regulation`     | `regulation` | every regulator's figures                 |
 /// | POST   | `/cluster/leave`  | `leave`   | state-changing: 403 unless `allow_mutations` |
 /// | POST   | `/tree/fault`     | `tree_fault` | state-changing; gets the request body     |
 ///
@@ -62,6 +63,7 @@ struct management_routes {
   std::function<http_reply()> members;  ///< GET /cluster/members
   std::function<http_reply()> names;    ///< GET /cluster/names
   std::function<http_reply()> tree;     ///< GET /tree
+  std::function<http_reply()> regulation;  ///< GET /regulation
   std::function<http_reply()> leave;    ///< POST /cluster/leave (state-changing)
   /// POST /tree/fault (state-changing): gets the request body, e.g.
   /// `{"path": "app/db", "action": "kill"}`.

@@ -25,6 +25,7 @@
 /// ```
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -110,6 +111,10 @@ public:
   nlohmann::json members_json() const;
   nlohmann::json names_json() const;
   nlohmann::json tree_json();
+  /// Every running regulator's figures (regulator.hpp); one that does not answer within
+  /// `regulation_read_timeout` is left out.
+  nlohmann::json regulation_json();
+  static constexpr std::chrono::milliseconds regulation_read_timeout{500};
 
   /// Leaves the cluster, stops the tree in order, stops the system. Idempotent. Every
   /// actor of the system must be gone first (the system waits for them): destroy your

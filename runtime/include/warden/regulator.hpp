@@ -40,6 +40,8 @@
 /// | `min_limit`       | 1         | feedback never lowers the limit below this               |
 /// | `sample_interval` | 1 s       | how often the actor samples                              |
 /// | `call_timeout`    | 5 s       | front: a request's longest hold of a permit              |
+/// | `alarm_after`     | 5 s       | overloaded this long raises the alarm (0: no alarm)      |
+/// | `alarm_clear_after` | 10 s    | calm this long clears it                                 |
 ///
 /// ```cpp
 /// warden::regulator_settings s;
@@ -157,6 +159,10 @@ struct regulator_settings {
   double min_limit = 1;
   caf::timespan sample_interval = std::chrono::seconds{1};
   caf::timespan call_timeout = std::chrono::seconds{5};
+  /// The overload alarm: raised after this long overloaded (0: no alarm) ...
+  caf::timespan alarm_after = std::chrono::seconds{5};
+  /// ... and cleared after this long calm (hysteresis).
+  caf::timespan alarm_clear_after = std::chrono::seconds{10};
   /// Receives limit_changed events; `reporter` is their `supervisor` field.
   event_sink_ptr events;
   std::string reporter;
@@ -201,14 +207,37 @@ struct regulator_stats {
   uint64_t timed_out = 0;
   double last_sojourn_ms = 0;  ///< of the last request that left the queue
   double max_sojourn_ms = 0;
+  bool alarm = false;          ///< the overload alarm is raised
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, regulator_stats& x) {
   return f(caf::meta::type_name("warden_regulator_stats"), x.name, x.kind, x.limit,
            x.effective_limit, x.in_use, x.queued, x.granted, x.rejected, x.codel_drops,
-           x.timed_out, x.last_sojourn_ms, x.max_sojourn_ms);
+           x.timed_out, x.last_sojourn_ms, x.max_sojourn_ms, x.alarm);
 }
+
+/// The overload alarm with hysteresis: fed one observation per sample (overloaded or
+/// not), it raises after `raise_after` of unbroken overload and clears after
+/// `clear_after` of unbroken calm, so a service at the edge does not flap.
+class overload_alarm {
+public:
+  using time_point = caf::actor_clock::time_point;
+  enum class change { none, raised, cleared };
+
+  overload_alarm(caf::timespan raise_after, caf::timespan clear_after)
+    : raise_after_(raise_after), clear_after_(clear_after) {
+  }
+
+  change observe(bool overloaded, time_point now);
+  bool raised() const { return raised_; }
+
+private:
+  caf::timespan raise_after_;
+  caf::timespan clear_after_;
+  bool raised_ = false;
+  std::optional<time_point> since_;  // start of the current run of the other state
+};
 
 /// The regulator as pure logic: no actors, time passed in. Every call appends what it
 /// decided to `out` (the newcomer's own fate included). Not thread-safe.
@@ -286,6 +315,10 @@ private:
 /// | anything else, with `guarded`             | its answer; `rejected`, `queue_timeout`, `call_timeout` |
 /// | anything else, without                    | `sec::unexpected_message`               |
 ///
+/// Every `sample_interval` the regulator reads its samplers and judges the last period:
+/// overloaded when it rejected or timed out a request, or its oldest waiter has waited
+/// half of `max_time`; `overload_raised` / `overload_cleared` events report the alarm.
+///
 /// Permits held by an asker that dies come back (the regulator monitors askers). A
 /// front's permit comes back with the answer, at `call_timeout` (the caller then gets
 /// `call_timeout`), or when `guarded` dies.
@@ -306,5 +339,8 @@ start_function regulator_service(std::shared_ptr<regulator_config> config,
 /// `[children.regulator]` table (docs/regulation.md).
 start_function regulated_service(start_function service,
                                  std::shared_ptr<regulator_config> config);
+
+/// The regulators running in `sys` (for the management endpoint: their `stats_atom`).
+std::vector<caf::actor> running_regulators(caf::actor_system& sys);
 
 } // namespace warden
