@@ -519,6 +519,13 @@ public:
         release(ticket);
         return ok_atom::value;
       },
+      [this](demand_atom) {
+        // What it holds without refusing: the permits and the queue (flow_sender.hpp).
+        auto& limits = core_.settings().limits;
+        return static_cast<uint32_t>(
+          std::min<double>(UINT32_MAX, std::floor(core_.effective_limit())
+                                         + static_cast<double>(limits.max_size)));
+      },
       [this](stats_atom) {
         auto st = core_.stats();
         st.alarm = alarm_ && alarm_->raised();

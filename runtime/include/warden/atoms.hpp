@@ -32,5 +32,7 @@ using stop_timeout_atom = caf::atom_constant<caf::atom("stopTmo")>;
 // --- load regulation (regulator.hpp, bounded_buffer.hpp) ---
 /// `(stats_atom)`: a regulation actor's figures (regulator_stats, buffer_stats).
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+/// `(demand_atom)`: a consumer's grant to a producer, as `uint32_t` (flow_sender.hpp).
+using demand_atom = caf::atom_constant<caf::atom("demand")>;
 
 } // namespace warden

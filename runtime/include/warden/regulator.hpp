@@ -310,6 +310,7 @@ private:
 /// | `(ask_atom)`                              | `permit`; `rejected`, `queue_timeout`   |
 /// | `(done_atom, uint64_t ticket)`            | `ok_atom`: the permit is back (counter) |
 /// | `(stats_atom)`                            | `regulator_stats`                       |
+/// | `(demand_atom)`                           | `uint32_t`: floor(effective limit) + max_size, a producer's grant (flow_sender.hpp) |
 /// | `(reconfigure_atom, regulator_limits)`    | `ok_atom`, kept in `config`; `bad_config` |
 /// | `(set_level_atom, std::string, uint32_t)` | `ok_atom`: an outside sampler's level   |
 /// | anything else, with `guarded`             | its answer; `rejected`, `queue_timeout`, `call_timeout` |
