@@ -16,6 +16,7 @@
 #include "warden/exit_reasons.hpp"
 #include "warden/fenced_ledger.hpp"
 #include "warden/fault_plan.hpp"
+#include "warden/flow_sender.hpp"
 #include "warden/service.hpp"
 
 namespace warden {
@@ -247,6 +248,78 @@ init_result caller(stateful_service<caller_state>* self, std::string path, std::
     [self](get_atom) { return self->state.ok; });
 }
 
+/// Answers each string with itself after `work`, several at a time (a regulator in front
+/// decides how many): a slow consumer for flow and overload tests.
+init_result slow(service_actor* self, std::string path, std::chrono::milliseconds work) {
+  if (auto failure = begin_init(self, path))
+    return *failure;
+  using done_atom_t = caf::atom_constant<caf::atom("slowDone")>;
+  auto pending = std::make_shared<std::map<uint64_t, caf::response_promise>>();
+  auto next = std::make_shared<uint64_t>(0);
+  return with_fault_protocol(
+    self,
+    [=](const std::string& s) {
+      auto id = ++*next;
+      pending->emplace(id, self->make_response_promise());
+      self->delayed_send(self, work, done_atom_t::value, id, s);
+    },
+    [=](done_atom_t, uint64_t id, const std::string& s) {
+      if (auto i = pending->find(id); i != pending->end()) {
+        i->second.deliver(s);
+        pending->erase(i);
+      }
+    });
+}
+
+struct producer_state {
+  std::unique_ptr<flow_sender> out;
+  uint64_t offered = 0;
+  uint64_t refused = 0;  // buffer_full at the producer: the back pressure it felt
+};
+
+/// Offers `rate` strings per second to the cluster name `target` through a flow_sender
+/// (flow_sender.hpp) and prints its figures every `report` and at exit.
+init_result producer(stateful_service<producer_state>* self, std::string path,
+                     std::string target, int64_t rate, flow_settings fs,
+                     std::chrono::milliseconds report) {
+  if (auto failure = begin_init(self, path))
+    return *failure;
+  self->state.out = std::make_unique<flow_sender>(
+    self, [sys = &self->system(), target] { return call_route(*sys, target); }, fs);
+  auto say = [self, path, target] {
+    auto& st = self->state;
+    auto f = st.out->stats();
+    std::printf("producer %s -> \"%s\": offered %llu, refused %llu, sent %llu, answered %llu, "
+                "failed %llu, in flight %u, grant %u, buffered %zu\n",
+                path.c_str(), target.c_str(), static_cast<unsigned long long>(st.offered),
+                static_cast<unsigned long long>(st.refused),
+                static_cast<unsigned long long>(f.sent),
+                static_cast<unsigned long long>(f.answered),
+                static_cast<unsigned long long>(f.failed), f.in_flight, f.grant, f.buffered);
+    std::fflush(stdout);
+  };
+  self->on_terminate([say](const caf::error&) { say(); });
+  constexpr auto tick = std::chrono::milliseconds{10};
+  auto per_tick = std::max<int64_t>(1, rate / 100);
+  self->delayed_send(self, tick, tick_atom::value);
+  self->delayed_send(self, report, report_atom::value);
+  return with_fault_protocol(
+    self,
+    [=](tick_atom) {
+      self->delayed_send(self, tick, tick_atom::value);
+      auto& st = self->state;
+      for (int64_t i = 0; i < per_tick; ++i) {
+        ++st.offered;
+        if (st.out->offer(caf::make_message(fmt::format("item {}", st.offered))))
+          ++st.refused;
+      }
+    },
+    [=](report_atom) {
+      say();
+      self->delayed_send(self, report, report_atom::value);
+    });
+}
+
 // --- factories (read params up front, so a bad value fails the tree file) -----------------
 
 caf::expected<start_function> make_echo(const service_params& p) {
@@ -322,6 +395,40 @@ caf::expected<start_function> make_caller(const service_params& p) {
   return service(caller, p.child_path, *target, *message, *interval, *timeout, *report);
 }
 
+caf::expected<start_function> make_slow(const service_params& p) {
+  auto work = p.get_duration("work_ms", std::chrono::milliseconds{10});
+  if (!work)
+    return work.error();
+  if (work->count() <= 0)
+    return make_error(errc::bad_config, std::string{"work_ms"}, std::string{"must be > 0"});
+  return service(slow, p.child_path, *work);
+}
+
+caf::expected<start_function> make_producer(const service_params& p) {
+  auto target = p.get_string("target", "");
+  if (!target)
+    return target.error();
+  if (target->empty())
+    return make_error(errc::bad_config, std::string{"target"},
+                      std::string{"names the consumer to feed; required"});
+  auto rate = p.get_int("rate_per_s", 1000, 1, 1000000);
+  auto buffer = p.get_int("buffer", 1000, 1, 100000000);
+  auto window = p.get_int("max_in_flight", 64, 1, 1000000);
+  for (auto* x : {&rate, &buffer, &window})
+    if (!*x)
+      return x->error();
+  auto report = p.get_duration("report_ms", std::chrono::milliseconds{1000});
+  if (!report)
+    return report.error();
+  if (report->count() <= 0)
+    return make_error(errc::bad_config, std::string{"report_ms"}, std::string{"must be > 0"});
+  flow_settings fs;
+  fs.name = p.child_path;
+  fs.buffer = static_cast<size_t>(*buffer);
+  fs.max_in_flight = static_cast<uint32_t>(*window);
+  return service(producer, p.child_path, *target, *rate, fs, *report);
+}
+
 } // namespace
 
 void add_builtin_services(service_catalog& catalog) {
@@ -340,6 +447,13 @@ void add_builtin_services(service_catalog& catalog) {
               "error|exception|ignore (error)");
   catalog.add("ignores_shutdown", make_ignores_shutdown,
               "like echo, but ignores shutdown signals: only kill stops it");
+  catalog.add("slow", make_slow,
+              "answers each string with itself after work_ms (10), several at a time (put a "
+              "regulator in front to limit them)");
+  catalog.add("producer", make_producer,
+              "offers rate_per_s (1000) strings to the cluster name target through a "
+              "credit-based flow (max_in_flight 64, buffer 1000); prints its figures every "
+              "report_ms (1000) and at exit");
   catalog.add("ticker", make_ticker,
               "sends itself a tick every interval_ms (100) and counts; \"get\" answers the count");
 }

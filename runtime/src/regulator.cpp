@@ -493,8 +493,7 @@ public:
     set_default_handler([this](caf::scheduled_actor*, caf::message_view& mv) {
       return on_other(mv);
     });
-    if (!core_.settings().samplers.empty() || alarm_)
-      delayed_send(this, core_.settings().sample_interval, sample_atom::value);
+    arm_sample();
     // Listed while it runs (the management endpoint reads every regulator's figures).
     auto dir = directory_of(home_system());
     as_directory(dir).add(address());
@@ -554,8 +553,9 @@ public:
         }
       },
       [this](sample_atom) {
+        sampling_ = false;
         sample();
-        delayed_send(this, core_.settings().sample_interval, sample_atom::value);
+        arm_sample();
       },
       [this](call_timeout_atom, uint64_t ticket) { call_timed_out(ticket); },
       [this](init_ack_atom, uint64_t, bool ignored, caf::error& reason) {
@@ -597,6 +597,24 @@ private:
     for (auto& d : out)
       apply(d);
     arm_wake();
+    arm_sample();
+  }
+
+  /// The next sample, when there is something to watch: samplers, or for the alarm a
+  /// queue, a refusal not yet judged, or an alarm (or a run towards one) in progress. An
+  /// idle regulator arms no timer, so one that nobody references any more goes away.
+  void arm_sample() {
+    if (sampling_)
+      return;
+    auto st = core_.stats();
+    bool watch = !core_.settings().samplers.empty()
+                 || (alarm_
+                     && (st.queued > 0 || st.rejected + st.timed_out > refused_before_
+                         || alarm_->raised() || alarm_->counting()));
+    if (!watch)
+      return;
+    sampling_ = true;
+    delayed_send(this, core_.settings().sample_interval, sample_atom::value);
   }
 
   void poll() {
@@ -831,6 +849,7 @@ private:
   std::optional<inner_service> inner_;
   std::optional<overload_alarm> alarm_;
   uint64_t refused_before_ = 0;
+  bool sampling_ = false;  // a sample timer is pending
 };
 
 } // namespace

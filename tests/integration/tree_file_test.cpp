@@ -252,7 +252,7 @@ TEST(service_catalog, unknown_types_are_named_with_the_known_ones) {
   auto& ctx = res.error().context();
   ASSERT_TRUE((ctx.match_elements<std::string, std::string>()));
   EXPECT_EQ(ctx.get_as<std::string>(0), "nope");
-  EXPECT_EQ(ctx.get_as<std::string>(1), "known: caller, counter, echo, failing_start, ignores_shutdown, ledger, ticker");
+  EXPECT_EQ(ctx.get_as<std::string>(1), "known: caller, counter, echo, failing_start, ignores_shutdown, ledger, producer, slow, ticker");
 }
 
 TEST(service_catalog, builtin_params_are_checked_up_front) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Warden benchmarks, side by side with raw CAF and Erlang/OTP, in one command:
 #
-#   tests/perf/run.sh [--quick] [--runs N] [--only restart,dynamic,throughput,memory,cluster,detect,failover]
+#   tests/perf/run.sh [--quick] [--runs N] [--only restart,dynamic,throughput,memory,cluster,detect,failover,overload]
 #
 # Builds the Release tree build-perf/ if needed (never touches build/), runs the C++
 # workloads (warden_bench) and the Erlang ones (erlang/warden_bench.erl, compiled with erlc
@@ -14,6 +14,9 @@
 # quick ~3 min); runs only when named in --only.
 # failover: cluster-service failover after kill -9, SIGSTOP and a partition
 # (warden_failover_bench, ~4 min, quick ~1 min); runs only when named in --only.
+# overload: a 1 ms-per-request service at 1x, 2x, 10x, 100x its capacity: raw CAF, Warden
+# regulator (warden_overload_bench), Erlang gen_server:call (erlang/overload_bench.erl);
+# 60 s per level and system (~13 min, quick 5 s: ~2 min); runs only when named in --only.
 # --quick: reduced counts (about 3 minutes); default: full counts (about 15-20 minutes).
 # Installs nothing: needs cmake, a C++20 compiler, CAF 0.17 and erlang-base (erl, erlc).
 set -euo pipefail
@@ -32,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     --full) mode=full ;;
     --runs) runs="$2"; shift ;;
     --only) only="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -50,7 +53,8 @@ run_main=1
 run_cluster=1
 run_detect=0
 run_failover=0
-main_only=""
+run_overload=0
+main_only=""""
 if [[ -n "$only" ]]; then
   run_main=0
   run_cluster=0
@@ -62,6 +66,8 @@ if [[ -n "$only" ]]; then
       run_detect=1
     elif [[ "$w" == failover ]]; then
       run_failover=1
+    elif [[ "$w" == overload ]]; then
+      run_overload=1
     elif [[ -n "$w" ]]; then
       run_main=1
       main_only="${main_only:+$main_only,}$w"
@@ -80,6 +86,7 @@ targets=()
 [[ $run_cluster == 1 ]] && targets+=(warden_cluster_bench warden_fastpath_bench)
 [[ $run_detect == 1 ]] && targets+=(warden warden_detect_bench)
 [[ $run_failover == 1 ]] && targets+=(warden warden_failover_bench)
+[[ $run_overload == 1 ]] && targets+=(warden_overload_bench)
 echo "== building ${targets[*]}" >&2
 cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" >&2
 bench="$build/tests/perf/warden_bench"
@@ -104,6 +111,7 @@ cleanup() {
 trap cleanup EXIT
 [[ $run_main == 1 ]] && erlc -o "$tmp" "$here/erlang/warden_bench.erl"
 [[ $run_cluster == 1 ]] && erlc -o "$tmp" "$here/erlang/cluster_bench.erl"
+[[ $run_overload == 1 ]] && erlc -o "$tmp" "$here/erlang/overload_bench.erl"
 
 mkdir -p "$results"
 cpp_args=()
@@ -183,8 +191,26 @@ if [[ $run_failover == 1 ]]; then
   cat "$tmp/failover.md" >&2
 fi
 
+# --- overload: every (system, level) in a fresh process; Erlang in a fresh VM per level -------
+: > "$tmp/overload.jsonl"
+: > "$tmp/overload_erl.jsonl"
+if [[ $run_overload == 1 ]]; then
+  ov_bench="$build/tests/perf/warden_overload_bench"
+  ov_secs=60
+  [[ "$mode" == quick ]] && ov_secs=5
+  echo "== $(date +%T) C++: warden_overload_bench --duration $ov_secs" >&2
+  "$ov_bench" --duration "$ov_secs" > "$tmp/overload.jsonl" \
+    || echo "run.sh: warden_overload_bench reported a failed level" >&2
+  for level in 1 2 10 100; do
+    echo "== $(date +%T) Erlang: overload_bench.erl ${level}x for $ov_secs s" >&2
+    erl -noshell -kernel logger_level none -pa "$tmp" \
+      -run overload_bench main "$level" "$ov_secs" >> "$tmp/overload_erl.jsonl" \
+      || echo "run.sh: overload_bench.erl failed at ${level}x" >&2
+  done
+fi
+
 cat "$tmp/cpp.jsonl" "$tmp/erl.jsonl" "$tmp/cluster.jsonl" "$tmp/detect.jsonl" \
-  "$tmp/failover.jsonl" > "$results/latest.jsonl"
+  "$tmp/failover.jsonl" "$tmp/overload.jsonl" "$tmp/overload_erl.jsonl" > "$results/latest.jsonl"
 if [[ $run_main == 1 ]]; then
   "$bench" report "$tmp/cpp.jsonl" "$tmp/erl.jsonl" > "$results/latest.md"
 else
@@ -210,6 +236,11 @@ fi
 if [[ $run_failover == 1 ]]; then
   { echo; echo "## Cluster-service failover"; echo; grep '^|' "$tmp/failover.md"; } \
     >> "$results/latest.md"
+fi
+if [[ $run_overload == 1 ]]; then
+  { echo; echo "## Overload (1 ms per request, capacity 1000/s)"; echo;
+    "$build/tests/perf/warden_overload_bench" report "$tmp/overload.jsonl" \
+      "$tmp/overload_erl.jsonl"; } >> "$results/latest.md"
 fi
 {
   echo

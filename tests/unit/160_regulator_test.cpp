@@ -694,3 +694,21 @@ TEST_F(regulator_actor_test, regulator_19_a_service_that_stays_overloaded_raises
   run();
   EXPECT_TRUE(running_regulators(sys).empty());
 }
+
+TEST_F(regulator_actor_test, regulator_20_an_idle_regulator_nobody_references_goes_away) {
+  auto reg = spawn(counter(1, 0));  // the alarm is on (default 5 s)
+  auto a = ask_from_new_actor(reg);
+  auto b = ask_from_new_actor(reg);  // refused: the alarm starts watching
+  EXPECT_TRUE(is(b.answers->at(0).error(), errc::rejected));
+  caf::anon_send_exit(a.self, caf::exit_reason::kill);
+  caf::anon_send_exit(b.self, caf::exit_reason::kill);
+  run();
+  caf::actor_addr weak = reg.address();
+  reg = nullptr;
+  a.self = nullptr;
+  b.self = nullptr;
+  for (int i = 0; i < 3; ++i)  // the refusal is judged, then a calm period: no timer left
+    advance(1s);
+  EXPECT_FALSE(caf::actor_cast<caf::actor>(weak)) << "no timer or handle keeps it alive";
+  EXPECT_TRUE(running_regulators(sys).empty());
+}

@@ -231,6 +231,8 @@ public:
 
   change observe(bool overloaded, time_point now);
   bool raised() const { return raised_; }
+  /// True while a run of the other state is being counted.
+  bool counting() const { return since_.has_value(); }
 
 private:
   caf::timespan raise_after_;
