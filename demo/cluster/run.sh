@@ -4,7 +4,9 @@
 #   demo/cluster/run.sh [WARDEN_BINARY]      (./dev demo builds the binary and runs this)
 #
 # n1 runs a counter, n2 an echo service; both register cluster-wide names. Callers on n2
-# and n3 call them by name every 100 ms through the cluster. The script starts the
+# and n3 call them by name every 100 ms through the cluster. Load regulation: n1's producer
+# feeds n2's slow sink (behind a regulator) at 10x its capacity through a credit-based
+# flow, so the overload stops at the producer instead of filling the sink's mailbox. The script starts the
 # cluster (warden cluster up), shows `warden cluster status` once it is ready, lets it run
 # for WARDEN_DEMO_MS (8000), stops it in order and prints what every caller got.
 set -euo pipefail
@@ -37,4 +39,10 @@ for log in "$dir"/n*.log; do
   # The last report of each caller on this node.
   { grep '^caller ' "$log" || true; } | awk -v node="$node" '{ last[$2] = $0 } END { for (k in last) print node ": " last[k] }'
 done | sort
+echo
+echo "== load regulation (the producer's last report: it felt the back pressure, the sink never more than its grant)"
+for log in "$dir"/n*.log; do
+  node="$(basename "$log" .log)"
+  { grep '^producer ' "$log" || true; } | tail -n 1 | sed "s/^/$node: /"
+done
 exit "$rc"
