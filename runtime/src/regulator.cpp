@@ -665,19 +665,24 @@ private:
   /// Sends a granted request on to the guarded actor with this actor as a stage, so its
   /// answer passes here (and gives the permit back) on its way to the caller.
   void forward(uint64_t ticket, forward_entry& f) {
-    auto one_way = !f.mid.is_request();
+    if (!f.mid.is_request()) {
+      // A one-way message goes as this front's own request, so its end (any answer, an
+      // error, call_timeout) frees the permit: a flood of them waits here, within
+      // max_size, not in the service's mailbox. The service sees the front as the sender.
+      auto content = std::move(f.content);
+      forwards_.erase(ticket);
+      auto done = [this, ticket] {
+        run([&](auto now, auto& out) { core_.done(ticket, now, out); });
+      };
+      request(guarded_, core_.settings().call_timeout, std::move(content))
+        .then([done] { done(); }, [done](caf::error&) { done(); });
+      return;
+    }
     auto stages = f.stages;
-    if (!one_way)
-      stages.push_back(ctrl());
+    stages.push_back(ctrl());
     guarded_->enqueue(caf::make_mailbox_element(f.sender, f.mid, std::move(stages),
                                                 std::move(f.content)),
                       context());
-    if (one_way) {
-      // No answer will tell when it is done: a zero-length job.
-      forwards_.erase(ticket);
-      run([&](auto now, auto& out) { core_.done(ticket, now, out); });
-      return;
-    }
     f.in_flight = true;
     calls_[{caf::actor_cast<caf::actor_addr>(f.sender), f.mid.integer_value()}] = ticket;
     delayed_send(this, core_.settings().call_timeout, call_timeout_atom::value, ticket);

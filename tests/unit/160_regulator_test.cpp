@@ -712,3 +712,23 @@ TEST_F(regulator_actor_test, regulator_20_an_idle_regulator_nobody_references_go
   EXPECT_FALSE(caf::actor_cast<caf::actor>(weak)) << "no timer or handle keeps it alive";
   EXPECT_TRUE(running_regulators(sys).empty());
 }
+
+TEST_F(regulator_actor_test, regulator_21_a_flood_of_one_way_messages_waits_within_max_size) {
+  auto got = std::make_shared<int>(0);
+  auto held = std::make_shared<std::vector<caf::response_promise>>();
+  auto svc = sys.spawn(slow_service, got, held);
+  auto front = spawn(counter(1, 5), svc);
+  for (int i = 0; i < 100; ++i)
+    caf::anon_send(front, i);  // one-way, all in the front's mailbox before it runs
+  run();
+  // One at a time, each holding the permit until the service handled it: 1 + 5 waiting
+  // reach the service, 94 are refused; none floods the service's mailbox.
+  EXPECT_EQ(*got, 6);
+  auto st = stats(front);
+  EXPECT_EQ(st.rejected, 94u);
+  EXPECT_EQ(st.granted, 6u);
+  EXPECT_EQ(st.in_use, 0u) << "each one-way message's answer freed its permit";
+  caf::anon_send_exit(front, caf::exit_reason::kill);
+  caf::anon_send_exit(svc, caf::exit_reason::kill);
+  run();
+}
