@@ -803,16 +803,11 @@ private:
     auto& s = core_.settings();
     if (change == overload_alarm::change::none || !s.events)
       return;
-    lifecycle_event ev;
-    ev.kind = change == overload_alarm::change::raised ? event_kind::overload_raised
-                                                       : event_kind::overload_cleared;
-    ev.time = std::chrono::system_clock::now();
-    ev.supervisor = s.reporter;
-    ev.child = s.name;
-    ev.detail = fmt::format("refused {} in the last {:.0f} ms, {} waiting, limit {:g}",
-                            period_refused, ms(s.sample_interval), st.queued,
-                            core_.effective_limit());
-    s.events->publish(ev);
+    publish(change == overload_alarm::change::raised ? event_kind::overload_raised
+                                                     : event_kind::overload_cleared,
+            fmt::format("refused {} in the last {:.0f} ms, {} waiting, limit {:g}",
+                        period_refused, ms(s.sample_interval), st.queued,
+                        core_.effective_limit()));
   }
 
   void report_limit(double before, const std::string& why) {
@@ -820,12 +815,18 @@ private:
     auto& s = core_.settings();
     if (!s.events || now == before)
       return;
+    publish(event_kind::limit_changed, fmt::format("limit {:g} -> {:g} ({})", before, now, why));
+  }
+
+  /// One lifecycle event about this regulator (the caller checked `events`).
+  void publish(event_kind kind, std::string detail) {
+    auto& s = core_.settings();
     lifecycle_event ev;
-    ev.kind = event_kind::limit_changed;
+    ev.kind = kind;
     ev.time = std::chrono::system_clock::now();
     ev.supervisor = s.reporter;
     ev.child = s.name;
-    ev.detail = fmt::format("limit {:g} -> {:g} ({})", before, now, why);
+    ev.detail = std::move(detail);
     s.events->publish(ev);
   }
 

@@ -458,9 +458,9 @@ private:
       return err;
     regulator_settings s;
     s.name = name;
-    auto millis = [&](const char* key, caf::timespan& out) -> caf::error {
+    auto millis = [&](const char* key, caf::timespan& out, int64_t min = 1) -> caf::error {
       if (auto* x = t->get(key)) {
-        auto ms = read_int(*x, field + "." + key, 1, max_millis);
+        auto ms = read_int(*x, field + "." + key, min, max_millis);
         if (!ms)
           return ms.error();
         out = std::chrono::milliseconds{*ms};
@@ -508,12 +508,8 @@ private:
         return err;
     for (auto [key, out] : {std::pair{"alarm_after_ms", &s.alarm_after},
                             std::pair{"alarm_clear_after_ms", &s.alarm_clear_after}})
-      if (auto* x = t->get(key)) {
-        auto ms = read_int(*x, field + "." + key, 0, max_millis);
-        if (!ms)
-          return ms.error();
-        *out = std::chrono::milliseconds{*ms};
-      }
+      if (auto err = millis(key, *out, 0))
+        return err;
     if (s.codel) {
       if (auto err = millis("codel_target_ms", s.codel->target))
         return err;
