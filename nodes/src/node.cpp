@@ -32,6 +32,7 @@
 #include "warden/cluster_service_manager.hpp"
 #include "warden/management_http.hpp"
 #include "warden/node_agent.hpp"
+#include "warden/bounded_buffer.hpp"
 #include "warden/regulator.hpp"
 #include "warden/service_registry.hpp"
 #include "warden/supervisor.hpp"
@@ -597,30 +598,59 @@ nlohmann::json supervisor_json(caf::actor_system& sys, const caf::actor& sup, in
 } // namespace
 
 nlohmann::json node::regulation_json() {
-  auto out = nlohmann::json::array();
+  auto regulators = nlohmann::json::array();
+  auto buffers = nlohmann::json::array();
   if (!sys_)
-    return {{"node", self_.name}, {"regulators", out}};
+    return {{"node", self_.name}, {"regulators", regulators}, {"buffers", buffers}};
   caf::scoped_actor me{*sys_};
+  // An actor that stopped meanwhile, or is too busy to say, is left out.
+  auto skip = [](const caf::error&) {};
   for (auto& r : running_regulators(*sys_))
     me->request(r, regulation_read_timeout, stats_atom::value)
       .receive(
         [&](const regulator_stats& st) {
-          out.push_back({{"name", st.name},
-                         {"kind", st.kind},
-                         {"limit", st.limit},
-                         {"effective_limit", st.effective_limit},
-                         {"in_use", st.in_use},
-                         {"queued", st.queued},
-                         {"granted", st.granted},
-                         {"rejected", st.rejected},
-                         {"codel_drops", st.codel_drops},
-                         {"timed_out", st.timed_out},
-                         {"last_sojourn_ms", st.last_sojourn_ms},
-                         {"max_sojourn_ms", st.max_sojourn_ms},
-                         {"alarm", st.alarm}});
+          regulators.push_back({{"name", st.name},
+                                {"kind", st.kind},
+                                {"overflow", st.overflow},
+                                {"limit", st.limit},
+                                {"effective_limit", st.effective_limit},
+                                {"in_use", st.in_use},
+                                {"queued", st.queued},
+                                {"granted", st.granted},
+                                {"rejected", st.rejected},
+                                {"codel_drops", st.codel_drops},
+                                {"dropped_oldest", st.dropped_oldest},
+                                {"timed_out", st.timed_out},
+                                {"dropped", st.dropped},
+                                {"last_sojourn_ms", st.last_sojourn_ms},
+                                {"max_sojourn_ms", st.max_sojourn_ms},
+                                {"alarm", st.alarm}});
         },
-        [](const caf::error&) {});  // it stopped meanwhile, or is too busy to say
-  return {{"node", self_.name}, {"regulators", out}};
+        skip);
+  for (auto& b : running_buffers(*sys_))
+    me->request(b, regulation_read_timeout, stats_atom::value)
+      .receive(
+        [&](const buffer_stats& st) {
+          auto& c = st.counters;
+          buffers.push_back({{"name", st.name},
+                             {"policy", to_string(st.policy)},
+                             {"size", st.size},
+                             {"capacity", st.capacity},
+                             {"peak_size", c.peak_size},
+                             {"accepted", c.accepted},
+                             {"taken", c.taken},
+                             {"rejected", c.rejected},
+                             {"dropped", c.dropped()},
+                             {"dropped_new", c.dropped_new},
+                             {"dropped_oldest", c.dropped_oldest},
+                             {"dropped_on_resize", c.dropped_on_resize},
+                             {"timed_out", st.timed_out},
+                             {"waiting_posters", st.waiting_posters},
+                             {"waiting_takers", st.waiting_takers},
+                             {"active", st.active}});
+        },
+        skip);
+  return {{"node", self_.name}, {"regulators", regulators}, {"buffers", buffers}};
 }
 
 nlohmann::json node::tree_json() {

@@ -3,18 +3,10 @@
 
 #include <caf/all.hpp>
 
+#include "warden/detail/system_singleton.hpp"
 #include "warden/errors.hpp"
 
 namespace warden {
-
-const char* to_string(overflow_policy x) {
-  switch (x) {
-    case overflow_policy::reject_new: return "reject_new";
-    case overflow_policy::drop_oldest: return "drop_oldest";
-    case overflow_policy::keep_old: return "keep_old";
-  }
-  return "unknown";
-}
 
 const char* to_string(push_result x) {
   switch (x) {
@@ -44,6 +36,8 @@ struct waiting_take {
   uint32_t n;
   caf::response_promise rp;
 };
+
+constexpr caf::atom_value buffer_directory_key = caf::atom("wardenBufs");
 
 struct buffer_state {
   buffer_settings cfg;
@@ -206,6 +200,8 @@ caf::behavior buffer_impl(buffer_actor* self, buffer_settings cfg) {
   st.cfg.max_wait_limit = std::max(st.cfg.max_wait_limit, caf::timespan{0});
   if (worker)
     set_worker(self, std::move(worker));
+  // Listed while it runs (the management endpoint reads every buffer's figures).
+  detail::actor_directory::list_while_running(self, buffer_directory_key);
   // Everything the behavior does not match is an item.
   self->set_default_handler(
     [self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
@@ -319,6 +315,10 @@ caf::behavior buffer_impl(buffer_actor* self, buffer_settings cfg) {
 }
 
 } // namespace
+
+std::vector<caf::actor> running_buffers(caf::actor_system& sys) {
+  return detail::actor_directory::running(sys, buffer_directory_key);
+}
 
 caf::actor spawn_bounded_buffer(caf::actor_system& sys, buffer_settings settings) {
   return sys.spawn(buffer_impl, std::move(settings));

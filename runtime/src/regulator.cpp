@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "warden/atoms.hpp"
+#include "warden/detail/system_singleton.hpp"
 #include "warden/errors.hpp"
 #include "warden/service.hpp"
 
@@ -90,6 +91,12 @@ sampler cpu_sampler(std::vector<double> thresholds_percent) {
 
 // --- settings ----------------------------------------------------------------------------
 
+overflow_policy overflow_of(const regulator_settings& s) {
+  if (s.overflow)
+    return *s.overflow;
+  return s.order == queue_order::lifo ? overflow_policy::drop_oldest : overflow_policy::reject_new;
+}
+
 caf::error validate(const regulator_settings& s) {
   auto bad = [&](const char* field, const std::string& what) {
     return make_error(errc::bad_config, fmt::format("regulator {}: {}: {}", s.name, field, what));
@@ -139,6 +146,7 @@ regulator_core::regulator_core(regulator_settings s, time_point now)
   : s_(std::move(s)), next_token_(now) {
   st_.name = s_.name;
   st_.kind = to_string(s_.kind);
+  st_.overflow = to_string(overflow_of(s_));
 }
 
 double regulator_core::effective_limit() const {
@@ -299,13 +307,14 @@ void regulator_core::ask(uint64_t ticket, time_point now, std::vector<regulator_
                         ms(now - w.since)),
              now, out);
     };
-    if (s_.order == queue_order::fifo || queue_.empty()) {
+    if (overflow_of(s_) != overflow_policy::drop_oldest || queue_.empty()) {
       full({ticket, now}, "");
       return;
     }
     auto oldest = queue_.front();
     queue_.pop_front();
-    full(oldest, ", the oldest waiter gives way (lifo)");
+    ++st_.dropped_oldest;
+    full(oldest, ", the oldest waiter gives way");
   }
   queue_.push_back({ticket, now});
 }
@@ -372,65 +381,12 @@ overload_alarm::change overload_alarm::observe(bool overloaded, time_point now) 
 
 namespace {
 
-/// The running regulators of one actor system, kept in CAF's registry so it lives and dies
-/// with the system (as the names do). Never receives messages.
-class regulator_directory final : public caf::monitorable_actor {
-public:
-  explicit regulator_directory(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {}
-
-  const char* name() const override { return "warden.regulators"; }
-
-  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
-    bounce(what);
-  }
-
-  void add(caf::actor_addr x) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    all_.push_back(std::move(x));
-  }
-
-  void remove(const caf::actor_addr& x) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    std::erase(all_, x);
-  }
-
-  std::vector<caf::actor> running() {
-    std::lock_guard<std::mutex> guard{mtx_};
-    std::vector<caf::actor> out;
-    for (auto& a : all_)
-      if (auto strong = caf::actor_cast<caf::actor>(a))
-        out.push_back(std::move(strong));
-    return out;
-  }
-
-private:
-  std::mutex mtx_;
-  std::vector<caf::actor_addr> all_;  // weak: the directory keeps nobody alive
-};
-
-caf::strong_actor_ptr directory_of(caf::actor_system& sys) {
-  static std::mutex creation;
-  std::lock_guard<std::mutex> guard{creation};
-  constexpr auto key = caf::atom("wardenRegs");
-  auto ptr = sys.registry().get(key);
-  if (!ptr) {
-    caf::actor_config cfg;
-    auto hdl = caf::make_actor<regulator_directory, caf::actor>(sys.next_actor_id(), sys.node(),
-                                                                &sys, cfg);
-    ptr = caf::actor_cast<caf::strong_actor_ptr>(hdl);
-    sys.registry().put(key, ptr);
-  }
-  return ptr;
-}
-
-regulator_directory& as_directory(const caf::strong_actor_ptr& ptr) {
-  return *static_cast<regulator_directory*>(caf::actor_cast<caf::abstract_actor*>(ptr));
-}
+constexpr caf::atom_value directory_key = caf::atom("wardenRegs");
 
 } // namespace
 
 std::vector<caf::actor> running_regulators(caf::actor_system& sys) {
-  return as_directory(directory_of(sys)).running();
+  return detail::actor_directory::running(sys, directory_key);
 }
 
 // --- the actor ---------------------------------------------------------------------------
@@ -495,9 +451,7 @@ public:
     });
     arm_sample();
     // Listed while it runs (the management endpoint reads every regulator's figures).
-    auto dir = directory_of(home_system());
-    as_directory(dir).add(address());
-    attach_functor([dir, self = address()] { as_directory(dir).remove(self); });
+    detail::actor_directory::list_while_running(this, directory_key);
     return caf::behavior{
       [this](ask_atom) -> caf::result<permit> {
         auto ticket = ++last_ticket_;
@@ -528,6 +482,7 @@ public:
       [this](stats_atom) {
         auto st = core_.stats();
         st.alarm = alarm_ && alarm_->raised();
+        st.dropped = dropped_;
         return st;
       },
       [this](reconfigure_atom, const regulator_limits& x) -> caf::result<ok_atom> {
@@ -606,10 +561,9 @@ private:
   void arm_sample() {
     if (sampling_)
       return;
-    auto st = core_.stats();
     bool watch = !core_.settings().samplers.empty()
                  || (alarm_
-                     && (st.queued > 0 || st.rejected + st.timed_out > refused_before_
+                     && (core_.queued() > 0 || core_.refused() > refused_before_
                          || alarm_->raised() || alarm_->counting()));
     if (!watch)
       return;
@@ -637,7 +591,12 @@ private:
     if (f == forwards_.end())
       return;
     if (d.error) {
-      f->second.promise.deliver(std::move(d.error));
+      // A one-way sender gets no answer (an unasked error would reach its error handler,
+      // which ends it by default): the message is counted as dropped instead.
+      if (f->second.mid.is_request())
+        f->second.promise.deliver(std::move(d.error));
+      else
+        ++dropped_;
       forwards_.erase(f);
       return;
     }
@@ -855,6 +814,7 @@ private:
   std::optional<inner_service> inner_;
   std::optional<overload_alarm> alarm_;
   uint64_t refused_before_ = 0;
+  uint64_t dropped_ = 0;  // one-way messages refused or timed out (front)
   bool sampling_ = false;  // a sample timer is pending
 };
 

@@ -15,6 +15,7 @@
 #include <caf/make_actor.hpp>
 #include <caf/monitorable_actor.hpp>
 
+#include "warden/detail/system_singleton.hpp"
 #include "warden/errors.hpp"
 
 namespace warden {
@@ -205,17 +206,7 @@ private:
 constexpr caf::atom_value registry_key = caf::atom("wardenName");
 
 name_registry& registry_of(caf::actor_system& sys) {
-  static std::mutex creation;
-  std::lock_guard<std::mutex> guard{creation};
-  auto ptr = sys.registry().get(registry_key);
-  if (!ptr) {
-    caf::actor_config cfg;
-    auto hdl = caf::make_actor<name_registry, caf::actor>(sys.next_actor_id(), sys.node(),
-                                                          &sys, cfg);
-    ptr = caf::actor_cast<caf::strong_actor_ptr>(hdl);
-    sys.registry().put(registry_key, ptr);
-  }
-  return *static_cast<name_registry*>(caf::actor_cast<caf::abstract_actor*>(ptr));
+  return detail::system_singleton<name_registry>(sys, registry_key);
 }
 
 } // namespace

@@ -24,6 +24,7 @@
 #include "internal/validation.hpp"
 #include "warden/errors.hpp"
 #include "warden/exit_reasons.hpp"
+#include "warden/inbox.hpp"
 #include "warden/regulator.hpp"
 #include "warden/supervisor.hpp"
 
@@ -42,12 +43,14 @@ const std::vector<std::string> supervisor_only_keys = {"strategy",      "intensi
                                                        "period_ms",     "auto_shutdown",
                                                        "max_children",  "backoff",
                                                        "children"};
-const std::vector<std::string> worker_only_keys = {"service", "params", "regulator"};
+const std::vector<std::string> worker_only_keys = {"service", "params", "regulator", "inbox"};
 const std::vector<std::string> regulator_keys = {
   "kind",          "limit",           "max_size",       "max_time_ms",
-  "order",         "codel_target_ms", "codel_interval_ms", "call_timeout_ms",
-  "min_limit",     "feedback_step",   "sample_interval_ms", "samplers",
-  "alarm_after_ms", "alarm_clear_after_ms"};
+  "order",         "overflow",        "codel_target_ms", "codel_interval_ms",
+  "call_timeout_ms", "min_limit",     "feedback_step",  "sample_interval_ms",
+  "samplers",      "alarm_after_ms",  "alarm_clear_after_ms"};
+const std::vector<std::string> inbox_keys = {"capacity", "overflow", "max_wait_ms", "in_flight",
+                                             "call_timeout_ms"};
 const std::vector<std::string> sampler_keys = {"queue_delay_ms", "in_flight", "memory_mib",
                                                "cpu_percent"};
 const std::vector<std::string> common_child_keys = {"id",       "type",        "restart",
@@ -378,9 +381,15 @@ private:
         return service_error(start.error(), f, *svc, ptable, line_of(t));
       spec.id = *id;
       spec.start = std::move(*start);
-      if (auto* n = t.get("regulator")) {
-        auto name = t.get("name") ? t.get("name")->value_or(*id) : *id;
-        auto settings = read_regulator(*n, f + ".regulator", name);
+      auto name = t.get("name") ? t.get("name")->value_or(*id) : *id;
+      auto* regulator = t.get("regulator");
+      auto* inbox = t.get("inbox");
+      if (regulator != nullptr && inbox != nullptr)
+        return fail(line_of(*inbox), f + ".inbox",
+                    "a child has either a regulator or an inbox (an inbox is a regulator)");
+      if (regulator != nullptr || inbox != nullptr) {
+        auto settings = regulator != nullptr ? read_regulator(*regulator, f + ".regulator", name)
+                                             : read_inbox(*inbox, f + ".inbox", name);
         if (!settings)
           return settings.error();
         spec.start = regulated_service(std::move(spec.start),
@@ -458,14 +467,8 @@ private:
       return err;
     regulator_settings s;
     s.name = name;
-    auto millis = [&](const char* key, caf::timespan& out, int64_t min = 1) -> caf::error {
-      if (auto* x = t->get(key)) {
-        auto ms = read_int(*x, field + "." + key, min, max_millis);
-        if (!ms)
-          return ms.error();
-        out = std::chrono::milliseconds{*ms};
-      }
-      return {};
+    auto millis = [&](const char* key, caf::timespan& out, int64_t min = 1) {
+      return read_optional_millis(*t, field, key, out, min);
     };
     if (auto* x = t->get("kind")) {
       auto k = read_enum<regulator_kind>(*x, field + ".kind", {{"counter", regulator_kind::counter},
@@ -493,6 +496,12 @@ private:
       if (!o)
         return o.error();
       s.order = *o;
+    }
+    if (auto* x = t->get("overflow")) {
+      auto o = read_overflow(*x, field + ".overflow");
+      if (!o)
+        return o.error();
+      s.overflow = *o;
     }
     auto* target = t->get("codel_target_ms");
     auto* interval = t->get("codel_interval_ms");
@@ -562,6 +571,59 @@ private:
     if (auto err = validate(s))
       return fail(line_of(n), field, describe(err));
     return s;
+  }
+
+  // `[children.inbox]`: the child behind a bounded inbox (inbox.hpp).
+  caf::expected<regulator_settings> read_inbox(const toml::node& n, const std::string& field,
+                                               const std::string& name) const {
+    auto* t = n.as_table();
+    if (t == nullptr)
+      return fail(line_of(n), field, fmt::format("expected a table, got {}", toml_type_name(n)));
+    if (auto err = check_keys(*t, field + ".", inbox_keys))
+      return err;
+    inbox_settings s;
+    s.name = name;
+    if (auto* x = t->get("capacity")) {
+      auto v = read_int(*x, field + ".capacity", 0, 100'000'000);
+      if (!v)
+        return v.error();
+      s.capacity = static_cast<uint32_t>(*v);
+    }
+    if (auto* x = t->get("in_flight")) {
+      auto v = read_int(*x, field + ".in_flight", 1, 100'000);
+      if (!v)
+        return v.error();
+      s.in_flight = static_cast<uint32_t>(*v);
+    }
+    if (auto* x = t->get("overflow")) {
+      auto o = read_overflow(*x, field + ".overflow");
+      if (!o)
+        return o.error();
+      s.overflow = *o;
+    }
+    if (auto err = read_optional_millis(*t, field, "max_wait_ms", s.max_wait))
+      return err;
+    if (auto err = read_optional_millis(*t, field, "call_timeout_ms", s.call_timeout))
+      return err;
+    return to_regulator_settings(s);
+  }
+
+  caf::expected<overflow_policy> read_overflow(const toml::node& n, const std::string& field) const {
+    return read_enum<overflow_policy>(n, field, {{"reject_new", overflow_policy::reject_new},
+                                                 {"drop_oldest", overflow_policy::drop_oldest},
+                                                 {"keep_old", overflow_policy::keep_old}});
+  }
+
+  /// `key` of `t` in milliseconds (at least `min`) into `out`, when given.
+  caf::error read_optional_millis(const toml::table& t, const std::string& field,
+                                  const char* key, caf::timespan& out, int64_t min = 1) const {
+    if (auto* x = t.get(key)) {
+      auto ms = read_int(*x, field + "." + key, min, max_millis);
+      if (!ms)
+        return ms.error();
+      out = std::chrono::milliseconds{*ms};
+    }
+    return {};
   }
 
   // `cluster = "singleton" | "spread"` and `instances = N` (spread only).

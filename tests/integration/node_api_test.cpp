@@ -1,5 +1,6 @@
 // Two or three nodes in one test process (each its own actor system, talking BASP over
 // 127.0.0.1): calls by name with custom message types, and their named errors.
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -250,13 +251,16 @@ TEST(node_http, tree_fault_kills_a_child_by_path_with_named_errors) {
 }
 
 // GET /regulation lists every running regulator with its figures: here the front of a
-// child declared with [children.regulator], called once through its name.
+// child declared with [children.regulator], called once through its name, and the inbox of
+// one declared with [children.inbox]; and every bounded buffer (none here).
 TEST(node_http, regulation_lists_each_regulator_with_its_figures) {
   auto tree_file = ::testing::TempDir() + "node_http_regulated.toml";
   {
     std::ofstream out{tree_file};
     out << "[[children]]\nid = \"orders\"\nservice = \"echo\"\nname = \"orders\"\n"
-           "[children.regulator]\nlimit = 3\nmax_size = 7\n";
+           "[children.regulator]\nlimit = 3\nmax_size = 7\n"
+           "[[children]]\nid = \"ingest\"\nservice = \"echo\"\n"
+           "[children.inbox]\ncapacity = 4\noverflow = \"drop_oldest\"\n";
   }
   auto cfg = config();
   cfg.node.tree = tree_file;
@@ -276,12 +280,21 @@ TEST(node_http, regulation_lists_each_regulator_with_its_figures) {
   auto r = http_get_json("127.0.0.1", n->http_port(), "/regulation");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->first, 200);
-  auto& regs = r->second["regulators"];
-  ASSERT_EQ(regs.size(), 1u) << r->second.dump();
-  EXPECT_EQ(regs[0]["name"], "orders");
-  EXPECT_EQ(regs[0]["limit"], 3.0);
-  EXPECT_EQ(regs[0]["granted"], 1);
-  EXPECT_EQ(regs[0]["alarm"], false);
+  auto regs = r->second["regulators"];
+  ASSERT_EQ(regs.size(), 2u) << r->second.dump();
+  std::sort(regs.begin(), regs.end(),
+            [](auto& a, auto& b) { return a["name"] < b["name"]; });
+  EXPECT_EQ(regs[1]["name"], "orders");
+  EXPECT_EQ(regs[1]["limit"], 3.0);
+  EXPECT_EQ(regs[1]["granted"], 1);
+  EXPECT_EQ(regs[1]["overflow"], "reject_new");
+  EXPECT_EQ(regs[1]["alarm"], false);
+  EXPECT_EQ(regs[0]["name"], "ingest");
+  EXPECT_EQ(regs[0]["overflow"], "drop_oldest");
+  EXPECT_EQ(regs[0]["limit"], 4.0) << "in_flight's default";
+  EXPECT_EQ(regs[0]["dropped"], 0);
+  EXPECT_EQ(regs[0]["dropped_oldest"], 0);
+  EXPECT_TRUE(r->second["buffers"].is_array());
   n->stop();
 }
 

@@ -489,3 +489,13 @@ TEST_F(buffer_18, a_worker_crashing_on_an_item_loses_only_that_item) {
   auto c = stats(b).counters;
   EXPECT_EQ(c.accepted, c.taken + c.dropped());
 }
+
+using buffer_19 = buffer_actor_test;
+TEST_F(buffer_19, running_buffers_lists_a_buffer_while_it_runs) {
+  EXPECT_TRUE(running_buffers(sys).empty());
+  auto b = buffer({.name = "ingest"});
+  ASSERT_EQ(running_buffers(sys), std::vector<caf::actor>{b});
+  caf::anon_send_exit(b, caf::exit_reason::kill);
+  run();
+  EXPECT_TRUE(running_buffers(sys).empty());
+}

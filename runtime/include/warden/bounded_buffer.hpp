@@ -101,6 +101,7 @@
 #include <caf/timespan.hpp>
 
 #include "warden/atoms.hpp"
+#include "warden/overflow_policy.hpp"
 
 namespace warden {
 
@@ -120,16 +121,6 @@ using ack_atom = caf::atom_constant<caf::atom("ack")>;
 // `(stats_atom)` (atoms.hpp): answers buffer_stats.
 /// `(resize_atom, uint32_t capacity)`: live reconfiguration.
 using resize_atom = caf::atom_constant<caf::atom("resize")>;
-
-/// What a push to a full buffer does.
-enum class overflow_policy : uint8_t {
-  reject_new,   ///< refuse the new item; a synchronous sender gets buffer_full
-  drop_oldest,  ///< drop the oldest item to make room (pobox `queue`)
-  keep_old,     ///< drop the new item silently, counted (pobox `keep_old`)
-};
-
-/// The stable name of `x`, e.g. "drop_oldest".
-const char* to_string(overflow_policy x);
 
 /// What a push did.
 enum class push_result : uint8_t {
@@ -298,5 +289,8 @@ typename Inspector::result_type inspect(Inspector& f, buffer_stats& x) {
 
 /// Spawns a buffer actor (protocol above). It runs until killed or sent an exit.
 caf::actor spawn_bounded_buffer(caf::actor_system& sys, buffer_settings settings);
+
+/// The buffer actors running in `sys` (for the management endpoint: their `stats_atom`).
+std::vector<caf::actor> running_buffers(caf::actor_system& sys);
 
 } // namespace warden

@@ -7,8 +7,8 @@
 /// waits in a bounded queue, FIFO or LIFO. It leaves the queue in one of three ways, each
 /// answered, never silently:
 /// - granted: the answer carries the time it spent queued;
-/// - `errc::rejected`: the queue was full (the newcomer under FIFO; the oldest waiter under
-///   LIFO, where the newest is served first) or CoDel dropped it;
+/// - `errc::rejected`: the queue was full (the newcomer, or under `drop_oldest` the oldest
+///   waiter, which gives way to it) or CoDel dropped it;
 /// - `errc::queue_timeout`: it waited `max_time`; it is never run afterwards.
 /// Both errors carry `"<name>: why"` and the milliseconds spent queued (a double).
 ///
@@ -33,7 +33,8 @@
 /// | `limit`           | 16        | jobs at once, or per second                              |
 /// | `max_size`        | 1000      | waiters at most; 0 = no queue (reject at once)           |
 /// | `max_time`        | 1 s       | longest wait (never infinite)                            |
-/// | `order`           | fifo      | fifo, or lifo (newest first; overflow drops the oldest)  |
+/// | `order`           | fifo      | fifo, or lifo (newest first)                             |
+/// | `overflow`        | by order  | full queue: fifo rejects the newcomer (reject_new), lifo drops the oldest (drop_oldest); keep_old = reject_new |
 /// | `codel`           | off       | CoDel on the queue: `target` 5 ms, `interval` 100 ms     |
 /// | `samplers`        | none      | feedback sources                                         |
 /// | `feedback_step`   | 0.25      | share of `limit` removed per sampler level               |
@@ -81,6 +82,7 @@
 
 #include "warden/atoms.hpp"
 #include "warden/lifecycle_event.hpp"
+#include "warden/overflow_policy.hpp"
 #include "warden/service.hpp"
 
 namespace warden {
@@ -153,6 +155,8 @@ struct regulator_settings {
   regulator_kind kind = regulator_kind::counter;
   regulator_limits limits;
   queue_order order = queue_order::fifo;
+  /// What a full queue does; unset: reject_new under fifo, drop_oldest under lifo.
+  std::optional<overflow_policy> overflow;
   std::optional<codel_settings> codel;
   std::vector<sampler> samplers;
   double feedback_step = 0.25;
@@ -167,6 +171,9 @@ struct regulator_settings {
   event_sink_ptr events;
   std::string reporter;
 };
+
+/// The overflow policy `s` runs with (its default follows the order).
+overflow_policy overflow_of(const regulator_settings& s);
 
 /// Checks `s`: positive limit, min_limit and intervals, a non-zero max_time, ascending
 /// thresholds. Errors: errc::bad_config naming the field.
@@ -197,6 +204,7 @@ struct regulator_decision {
 struct regulator_stats {
   std::string name;
   std::string kind;
+  std::string overflow;        ///< the overflow policy
   double limit = 0;            ///< configured
   double effective_limit = 0;  ///< after feedback
   uint64_t in_use = 0;         ///< counter: permits held
@@ -204,7 +212,11 @@ struct regulator_stats {
   uint64_t granted = 0;
   uint64_t rejected = 0;       ///< queue full or CoDel
   uint64_t codel_drops = 0;    ///< of `rejected`
+  uint64_t dropped_oldest = 0; ///< of `rejected`: waiters that gave way (drop_oldest)
   uint64_t timed_out = 0;
+  /// Front: one-way messages it never delivered (refused or timed out); their senders
+  /// were not told (pobox's drop count). Calls are always answered and not counted here.
+  uint64_t dropped = 0;
   double last_sojourn_ms = 0;  ///< of the last request that left the queue
   double max_sojourn_ms = 0;
   bool alarm = false;          ///< the overload alarm is raised
@@ -212,9 +224,10 @@ struct regulator_stats {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, regulator_stats& x) {
-  return f(caf::meta::type_name("warden_regulator_stats"), x.name, x.kind, x.limit,
+  return f(caf::meta::type_name("warden_regulator_stats"), x.name, x.kind, x.overflow, x.limit,
            x.effective_limit, x.in_use, x.queued, x.granted, x.rejected, x.codel_drops,
-           x.timed_out, x.last_sojourn_ms, x.max_sojourn_ms, x.alarm);
+           x.dropped_oldest, x.timed_out, x.dropped, x.last_sojourn_ms, x.max_sojourn_ms,
+           x.alarm);
 }
 
 /// The overload alarm with hysteresis: fed one observation per sample (overloaded or
@@ -271,6 +284,9 @@ public:
   /// Age of the oldest waiter (0 when none).
   caf::timespan oldest_wait(time_point now) const;
   uint64_t in_use() const { return holders_.size(); }
+  uint64_t queued() const { return queue_.size(); }
+  /// Requests refused so far: rejected or timed out.
+  uint64_t refused() const { return st_.rejected + st_.timed_out; }
   regulator_stats stats() const;
   const regulator_settings& settings() const { return s_; }
 
