@@ -549,6 +549,11 @@ private:
   void run(F f) {
     std::vector<regulator_decision> out;
     f(clock().now(), out);
+    settle(out);
+  }
+
+  /// Carries out the core's decisions, then re-arms the timers they need.
+  void settle(std::vector<regulator_decision>& out) {
     for (auto& d : out)
       apply(d);
     arm_wake();
@@ -665,6 +670,21 @@ private:
     if (!guarded_)
       return caf::sec::unexpected_message;
     auto ticket = ++last_ticket_;
+    std::vector<regulator_decision> out;
+    core_.ask(ticket, clock().now(), out);
+    auto own = std::find_if(out.begin(), out.end(),
+                            [ticket](const regulator_decision& d) { return d.ticket == ticket; });
+    if (own != out.end() && own->error) {
+      // Refused at once (the common case under overload): answered right here, without
+      // the bookkeeping of a forwarded call.
+      auto err = std::move(own->error);
+      out.erase(own);
+      settle(out);
+      if (e->mid.is_request())
+        return err;
+      ++dropped_;  // a one-way sender is never sent an error (see apply)
+      return caf::delegated<caf::message>{};
+    }
     forward_entry f;
     f.sender = e->sender;  // before make_response_promise, which takes them
     f.mid = e->mid;
@@ -672,7 +692,7 @@ private:
     f.promise = make_response_promise();
     f.content = mv.move_content_to_message();
     forwards_.emplace(ticket, std::move(f));
-    run([&](auto now, auto& out) { core_.ask(ticket, now, out); });
+    settle(out);
     return caf::delegated<caf::message>{};
   }
 

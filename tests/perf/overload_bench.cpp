@@ -4,8 +4,9 @@
 // erlang/overload_bench.erl).
 //
 //   warden_overload_bench [--quick|--smoke] [--duration S] [--levels 1,2,10,100]
-//                         [--systems caf,warden] [regulator flags]
-//   warden_overload_bench one --system caf|warden --level L --duration S [regulator flags]
+//                         [--systems caf,warden,warden_detached] [--runs N] [--first-run K]
+//                         [regulator flags]
+//   warden_overload_bench one --system caf|warden|warden_detached --level L --duration S ...
 //   warden_overload_bench report FILE...
 //
 // The service is one actor that busy-spins `service_us` (1 ms: capacity 1000 requests/s)
@@ -15,14 +16,28 @@
 // (sec::request_timeout), so an answer after that never counts. Goodput = ok answers
 // received while sending / sending time. "caf": requests go straight to the service
 // (unbounded mailbox). "warden": they go to a regulator front (warden::spawn_regulator)
-// with a counter limit of 1 and a FIFO queue of 2; the excess is answered errc::rejected (queue full) or
-// errc::queue_timeout. Each (system, level) runs in a fresh child process so the peak RSS
-// (sampled every 100 ms from /proc/self/statm, minus the RSS before the load) belongs to
-// that level alone; a raw CAF level stops early when its RSS grew past the cap (2 GiB).
+// with a counter limit of 1 and a FIFO queue of 2; the excess is answered errc::rejected
+// (queue full) or errc::queue_timeout. "warden_detached": the same with the service spawned
+// detached (its own thread), as CAF advises for an actor that hogs the CPU: on the
+// cooperative scheduler the service's 1 ms spins hold up whatever shares its worker, the
+// front included, which is most of the rejection latency at 100x on 2 cores. Each (system, level) runs in a fresh child process
+// so the peak RSS (sampled every 100 ms from /proc/self/statm, minus the RSS before the
+// load) belongs to that level alone; a raw CAF level stops early when its RSS grew past the
+// cap (2 GiB).
 //
-// Output: one JSON line per (system, level) on stdout (workload "overload"), and the
+// Runs: `--runs N` (default 1) runs every (system, level) N times, the run as the outer
+// loop (run 1 of every cell, then run 2, ...) so a change in machine load touches every
+// cell alike; each record carries its `run` index (K, K+1, ...; `--first-run K`, default 1,
+// lets run.sh interleave one C++ run with one Erlang run). A run of the four levels and three
+// systems takes ~13 min at 60 s per level (run.sh: ~17 min per run with Erlang, so ~50 min
+// for its default 3 runs).
+//
+// Output: one JSON line per (system, level, run) on stdout (workload "overload"), and the
 // markdown table with the verdicts on stderr (`report` prints it on stdout, Erlang's lines
-// included). Exit 1 when a child failed, or (smoke) when Warden answered nothing.
+// included). The table groups the records by (system, level) and shows per cell the MEDIAN
+// of every figure over its runs, the run count, and the min-max range of goodput/capacity
+// and ok p99; the verdicts judge the medians. Exit 1 when a child failed, or (smoke) when
+// Warden answered nothing.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -35,6 +50,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -73,7 +89,9 @@ struct settings {
   double rss_cap_mib = 2048;     // a level stops when its RSS grew past this
   size_t shards = 64;            // sending actors (see shard_fn)
   std::vector<int> levels{1, 2, 10, 100};
-  std::vector<std::string> systems{"caf", "warden"};
+  std::vector<std::string> systems{"caf", "warden", "warden_detached"};
+  int runs = 1;                  // runs of every (system, level); the table shows medians
+  int first_run = 1;             // run index of the first run (records carry `run`)
   bool smoke = false;
 
   double capacity() const { return 1e6 / service_us; }
@@ -256,10 +274,14 @@ double mib(size_t bytes) {
 [[noreturn]] void run_one(const std::string& system, int level, const settings& s) {
   auto cfg = warden::bench::make_config();
   caf::actor_system sys{*cfg};
-  auto service = sys.spawn(service_fn, s.service_us);
+  // warden_detached: the service on its own thread, so its busy spin never holds up the
+  // front (or the load) on a worker of the cooperative scheduler.
+  bool detached = system == "warden_detached";
+  auto service = detached ? sys.spawn<caf::detached>(service_fn, s.service_us)
+                          : sys.spawn(service_fn, s.service_us);
   caf::actor target = service;
   json reg = json::object();
-  if (system == "warden") {
+  if (system == "warden" || detached) {
     warden::regulator_settings rs;
     rs.name = "overload";
     rs.limits.limit = s.limit;
@@ -386,7 +408,7 @@ std::string ms_cell(double x) {
 }
 
 int impl_rank(const std::string& impl) {
-  return impl == "caf" ? 0 : impl == "warden" ? 1 : 2;
+  return impl == "caf" ? 0 : impl == "warden" ? 1 : impl == "warden_detached" ? 2 : 3;
 }
 
 std::string system_name(const std::string& impl) {
@@ -394,47 +416,158 @@ std::string system_name(const std::string& impl) {
     return "raw CAF actor";
   if (impl == "warden")
     return "Warden regulator";
+  if (impl == "warden_detached")
+    return "Warden regulator, service detached";
   if (impl == "erlang")
     return "Erlang gen_server:call";
   return impl;
 }
 
-std::string report(std::vector<json> recs) {
-  std::sort(recs.begin(), recs.end(), [](const json& a, const json& b) {
+double num(const json& r, const char* key) {
+  return r.value(key, 0.0);
+}
+
+/// min-max of `xs` (non-empty), each as a ms cell or with `digits` decimals.
+std::string range_of(std::vector<double> xs, int digits) {
+  auto [lo, hi] = std::minmax_element(xs.begin(), xs.end());
+  auto cell = [digits](double x) { return digits < 0 ? ms_cell(x) : fixed(x, digits); };
+  return cell(*lo) + "-" + cell(*hi);
+}
+
+/// One (system, level) cell: the median over its runs of every figure, under the record's
+/// field names, plus `runs`, the runs that answered ok / rejected something (latency
+/// medians are over those runs only: a run without an answer has no percentile), the
+/// min-max of the headline figures, and the runs that hit the RSS cap.
+json aggregate(const std::vector<json>& runs) {
+  auto pick = [&](auto&& fig, auto&& keep) {
+    std::vector<double> xs;
+    for (auto& r : runs)
+      if (keep(r))
+        xs.push_back(fig(r));
+    return xs;
+  };
+  auto all = [](const json&) { return true; };
+  auto has_ok = [](const json& r) { return r.value("ok", uint64_t{0}) > 0; };
+  auto has_rej = [](const json& r) { return r.value("rejected", uint64_t{0}) > 0; };
+  auto capped = [](const json& r) { return r.value("capped_at_s", -1.0) >= 0; };
+  auto field = [](const char* key) { return [key](const json& r) { return num(r, key); }; };
+  auto share = [](const json& r) { return num(r, "goodput_per_s") / num(r, "capacity_per_s"); };
+  auto growth = [](const json& r) { return num(r, "end_mib") - num(r, "mid_mib"); };
+  using warden::bench::median;
+
+  const json& first = runs.front();
+  json c{{"impl", first["impl"]}, {"level", first["level"]},
+         {"capacity_per_s", num(first, "capacity_per_s")},
+         {"runs", runs.size()}};
+  for (auto* key : {"offered_per_s", "goodput_per_s", "ok", "rejected", "queue_timeout",
+                    "timeout", "peak_mib"})
+    c[key] = median(pick(field(key), all));
+  auto shares = pick(share, all);
+  c["share"] = median(shares);
+  c["share_range"] = range_of(shares, 2);
+  c["growth_mib"] = median(pick(growth, all));
+  auto ok_p99 = pick(field("ok_p99_ms"), has_ok);
+  c["ok_runs"] = ok_p99.size();
+  if (!ok_p99.empty()) {
+    c["ok_p50_ms"] = median(pick(field("ok_p50_ms"), has_ok));
+    c["ok_p99_ms"] = median(ok_p99);
+    c["ok_p99_range"] = range_of(ok_p99, -1);
+  }
+  auto rej_p99 = pick(field("rej_p99_ms"), has_rej);
+  c["rej_runs"] = rej_p99.size();
+  if (!rej_p99.empty()) {
+    c["rej_p50_ms"] = median(pick(field("rej_p50_ms"), has_rej));
+    c["rej_p99_ms"] = median(rej_p99);
+  }
+  auto caps = pick(field("capped_at_s"), capped);
+  c["capped_runs"] = caps.size();
+  if (!caps.empty())
+    c["capped_at_s"] = median(caps);
+  // Runs of one cell should share their settings; say so when they do not.
+  std::set<std::string> setups;
+  for (auto& r : runs)
+    setups.insert(json{{"duration_s", r.value("duration_s", json())},
+                       {"service_us", r.value("service_us", json())},
+                       {"call_timeout_ms", r.value("call_timeout_ms", json())},
+                       {"regulator", r.value("regulator", json())}}
+                    .dump());
+  c["mixed_settings"] = setups.size() > 1;
+  return c;
+}
+
+std::string report(const std::vector<json>& recs) {
+  // Group by (system, level); a cell's records are its runs.
+  std::map<std::pair<int, std::string>, std::vector<json>> groups;
+  for (auto& r : recs)
+    groups[{r["level"].get<int>(), r["impl"].get<std::string>()}].push_back(r);
+  std::vector<json> cells;
+  for (auto& [key, runs] : groups)
+    cells.push_back(aggregate(runs));
+  std::stable_sort(cells.begin(), cells.end(), [](const json& a, const json& b) {
     auto la = a["level"].get<int>(), lb = b["level"].get<int>();
     if (la != lb)
       return la < lb;
     return impl_rank(a["impl"].get<std::string>()) < impl_rank(b["impl"].get<std::string>());
   });
+  size_t max_runs = 0;
+  for (auto& c : cells)
+    max_runs = std::max(max_runs, c["runs"].get<size_t>());
+  // With one run a cell is that run: no range to show.
+  auto spread = [](const json& c, const char* key) {
+    return c["runs"].get<size_t>() > 1 ? " (" + c[key].get<std::string>() + ")" : "";
+  };
+
   std::ostringstream os;
-  os << "| load | system | offered/s | goodput/s | goodput/capacity | ok p50 ms | ok p99 ms "
-        "| rejection p50 / p99 ms | rejected | queue timeouts | caller timeouts "
+  os << "| load | system | runs | offered/s | goodput/s | goodput/capacity | ok p50 ms "
+        "| ok p99 ms | rejection p50 / p99 ms | rejected | queue timeouts | caller timeouts "
         "| peak memory MiB | memory growth, 2nd half MiB |\n"
-     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (auto& r : recs) {
-    auto cap = r["capacity_per_s"].get<double>();
-    auto rej = r["rejected"].get<uint64_t>();
-    auto capped = r.value("capped_at_s", -1.0);
-    os << "| " << r["level"].get<int>() << "x | " << system_name(r["impl"]) << " | "
-       << fixed(r["offered_per_s"].get<double>(), 0) << " | "
-       << fixed(r["goodput_per_s"].get<double>(), 0) << " | "
-       << fixed(r["goodput_per_s"].get<double>() / cap, 2) << " | "
-       << (r["ok"].get<uint64_t>() ? ms_cell(r["ok_p50_ms"]) : "-") << " | "
-       << (r["ok"].get<uint64_t>() ? ms_cell(r["ok_p99_ms"]) : "-") << " | "
-       << (rej ? ms_cell(r["rej_p50_ms"]) + " / " + ms_cell(r["rej_p99_ms"]) : "-") << " | "
-       << rej << " | " << r["queue_timeout"].get<uint64_t>() << " | "
-       << r["timeout"].get<uint64_t>() << " | " << fixed(r["peak_mib"].get<double>(), 1)
-       << (capped >= 0 ? " (grew past the cap at " + fixed(capped, 1) + " s)" : "") << " | "
-       << fixed(r["end_mib"].get<double>() - r["mid_mib"].get<double>(), 1) << " |\n";
+     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (auto& c : cells) {
+    auto n = c["runs"].get<size_t>();
+    auto rej_runs = c["rej_runs"].get<size_t>();
+    auto capped_runs = c["capped_runs"].get<size_t>();
+    bool ok = c["ok_runs"].get<size_t>() > 0;
+    std::string cap_note;
+    if (capped_runs > 0)
+      cap_note = n == 1 ? " (grew past the cap at " + fixed(c["capped_at_s"], 1) + " s)"
+                        : " (grew past the cap in " + std::to_string(capped_runs) + " of "
+                            + std::to_string(n) + " runs, median at "
+                            + fixed(c["capped_at_s"], 1) + " s)";
+    os << "| " << c["level"].get<int>() << "x | " << system_name(c["impl"]) << " | " << n
+       << " | " << fixed(c["offered_per_s"], 0) << " | " << fixed(c["goodput_per_s"], 0)
+       << " | " << fixed(c["share"], 2) << spread(c, "share_range") << " | "
+       << (ok ? ms_cell(c["ok_p50_ms"]) : "-") << " | "
+       << (ok ? ms_cell(c["ok_p99_ms"]) + spread(c, "ok_p99_range") : "-") << " | "
+       << (rej_runs ? ms_cell(c["rej_p50_ms"]) + " / " + ms_cell(c["rej_p99_ms"]) : "-")
+       << " | " << fixed(c["rejected"], 0) << " | " << fixed(c["queue_timeout"], 0) << " | "
+       << fixed(c["timeout"], 0) << " | " << fixed(c["peak_mib"], 1) << cap_note << " | "
+       << fixed(c["growth_mib"], 1) << " |\n";
   }
-  // Verdicts on the targets, for the Warden runs (raw CAF: the contrast).
+  if (max_runs > 1)
+    os << "\nEvery figure is the median over the runs of its cell (column runs); "
+          "goodput/capacity and ok p99 show the min-max over the runs in parentheses. "
+          "Latency medians are over the runs that had such answers.\n";
+  for (auto& c : cells)
+    if (c["mixed_settings"].get<bool>())
+      os << "\nNote: " << c["level"].get<int>() << "x " << system_name(c["impl"])
+         << " mixes runs with different settings (duration, service time or regulator).\n";
+
+  // Verdicts on the targets, on the medians of the Warden cells (raw CAF: the
+  // contrast).
   std::map<std::string, std::map<int, json>> by;
-  for (auto& r : recs)
-    by[r["impl"].get<std::string>()][r["level"].get<int>()] = r;
+  for (auto& c : cells)
+    by[c["impl"].get<std::string>()][c["level"].get<int>()] = c;
   auto yes = [](bool b) { return b ? "**met**" : "**missed**"; };
-  os << "\nTargets (Warden regulator):\n";
-  auto& w = by["warden"];
-  if (w.count(1) && w.count(10)) {
+  auto judge = [&](const std::string& impl) {
+  if (!by.count(impl))
+    return;
+  auto& w = by[impl];
+  os << "\nTargets (" << system_name(impl);
+  if (max_runs > 1)
+    os << "; on the medians";
+  os << "):\n";
+  if (w.count(1) && w.count(10) && w[1]["ok_runs"].get<size_t>() > 0
+      && w[10]["ok_runs"].get<size_t>() > 0) {
     double p1 = w[1]["ok_p99_ms"], p10 = w[10]["ok_p99_ms"];
     os << "- accepted p99 at 10x within 2x of 1x: " << yes(p10 <= 2 * p1) << " ("
        << ms_cell(p10) << " ms vs " << ms_cell(p1) << " ms at 1x, ratio " << fixed(p10 / p1, 2)
@@ -445,14 +578,13 @@ std::string report(std::vector<json> recs) {
     double worst_rej = 0;
     int worst_rej_level = 0;
     bool any_rej = false;
-    for (auto& [lvl, r] : w) {
-      worst_peak = std::max(worst_peak, r["peak_mib"].get<double>());
-      worst_growth =
-        std::max(worst_growth, r["end_mib"].get<double>() - r["mid_mib"].get<double>());
-      if (r["rejected"].get<uint64_t>() > 0) {
+    for (auto& [lvl, c] : w) {
+      worst_peak = std::max(worst_peak, c["peak_mib"].get<double>());
+      worst_growth = std::max(worst_growth, c["growth_mib"].get<double>());
+      if (c["rej_runs"].get<size_t>() > 0) {
         any_rej = true;
-        if (r["rej_p99_ms"].get<double>() >= worst_rej) {
-          worst_rej = r["rej_p99_ms"];
+        if (c["rej_p99_ms"].get<double>() >= worst_rej) {
+          worst_rej = c["rej_p99_ms"];
           worst_rej_level = lvl;
         }
       }
@@ -466,10 +598,10 @@ std::string report(std::vector<json> recs) {
          << " (worst p99 " << ms_cell(worst_rej) << " ms, at " << worst_rej_level << "x)\n";
     bool all = true;
     std::string figs;
-    for (auto& [lvl, r] : w) {
+    for (auto& [lvl, c] : w) {
       if (lvl <= 1)
         continue;
-      double share = r["goodput_per_s"].get<double>() / r["capacity_per_s"].get<double>();
+      double share = c["share"];
       all = all && share >= 0.9;
       figs += (figs.empty() ? "" : ", ") + std::to_string(lvl) + "x " + fixed(share, 2);
     }
@@ -477,19 +609,29 @@ std::string report(std::vector<json> recs) {
       os << "- goodput at least 0.9 of capacity at every overload level: " << yes(all) << " ("
          << figs << ")\n";
   }
+  };
+  judge("warden");
+  judge("warden_detached");
   auto& c = by["caf"];
   if (!c.empty()) {
     std::string figs;
     bool grows = false;
     for (auto& [lvl, r] : c) {
-      double growth = r["end_mib"].get<double>() - r["mid_mib"].get<double>();
-      bool capped = r.value("capped_at_s", -1.0) >= 0;
-      if (lvl > 1 && (growth > 1.0 || capped))
+      double growth = r["growth_mib"];
+      auto n = r["runs"].get<size_t>();
+      auto capped_runs = r["capped_runs"].get<size_t>();
+      if (lvl > 1 && (growth > 1.0 || capped_runs > 0))
         grows = true;
       figs += (figs.empty() ? "" : ", ") + std::to_string(lvl) + "x peak "
-              + fixed(r["peak_mib"].get<double>(), 0) + " MiB"
-              + (capped ? " (cap at " + fixed(r["capped_at_s"].get<double>(), 1) + " s)"
-                        : ", +" + fixed(growth, 0) + " MiB in the 2nd half");
+              + fixed(r["peak_mib"], 0) + " MiB";
+      if (capped_runs == 0)
+        figs += ", +" + fixed(growth, 0) + " MiB in the 2nd half";
+      else
+        figs += " (cap at " + fixed(r["capped_at_s"], 1) + " s"
+                + (n > 1 ? " in " + std::to_string(capped_runs) + " of " + std::to_string(n)
+                             + " runs"
+                         : "")
+                + ")";
     }
     os << "- raw CAF actor grows without bound under overload: " << (grows ? "shown" : "not shown")
        << " (" << figs << ")\n";
@@ -561,6 +703,12 @@ int main(int argc, char** argv) {
         s.levels.clear();
         for (auto& x : split(next()))
           s.levels.push_back(std::stoi(x));
+      } else if (a == "--runs") {
+        s.runs = std::stoi(next());
+        if (s.runs < 1)
+          throw std::runtime_error("--runs must be at least 1");
+      } else if (a == "--first-run") {
+        s.first_run = std::stoi(next());
       } else if (a == "--systems") {
         s.systems = split(next());
       } else if (a == "--system") {
@@ -590,7 +738,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "warden_overload_bench: " << e.what()
               << "\nusage: warden_overload_bench [--quick|--smoke] [--duration S]"
-                 " [--levels 1,2,10,100] [--systems caf,warden] [--service-us N]"
+                 " [--levels 1,2,10,100] [--systems caf,warden,warden_detached] [--runs N] [--first-run K]"
+                 " [--service-us N]"
                  " [--limit N] [--max-size N] [--max-time-ms N] [--codel-target-ms N]"
                  " [--codel-interval-ms N] [--rss-cap-mib N]\n"
                  "       warden_overload_bench one --system caf|warden --level L ...\n"
@@ -619,38 +768,41 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Every (level, system) in a fresh child process.
+  // Every (level, system) in a fresh child process; the run is the outer loop.
   std::vector<json> recs;
   bool ok = true;
   auto exe = self_exe();
-  for (int lvl : s.levels) {
-    for (auto& sys_name : s.systems) {
-      auto line = exe + " one --system " + sys_name + " --level " + std::to_string(lvl)
-                  + child_flags(s);
-      warden::bench::note("overload: " + sys_name + " at " + std::to_string(lvl) + "x for "
-                          + fixed(s.duration_s, 0) + " s");
-      FILE* p = popen(line.c_str(), "r");
-      if (!p) {
-        ok = false;
-        continue;
+  for (int run = s.first_run; run < s.first_run + s.runs; ++run) {
+    for (int lvl : s.levels) {
+      for (auto& sys_name : s.systems) {
+        auto line = exe + " one --system " + sys_name + " --level " + std::to_string(lvl)
+                    + child_flags(s);
+        warden::bench::note("overload: " + sys_name + " at " + std::to_string(lvl) + "x for "
+                            + fixed(s.duration_s, 0) + " s, run " + std::to_string(run));
+        FILE* p = popen(line.c_str(), "r");
+        if (!p) {
+          ok = false;
+          continue;
+        }
+        std::string out;
+        char buf[4096];
+        while (fgets(buf, sizeof(buf), p))
+          out += buf;
+        int rc = pclose(p);
+        auto j = json::parse(out, nullptr, false);
+        if (rc != 0 || j.is_discarded()) {
+          std::cerr << "warden_overload_bench: child failed (" << rc << "): " << out << "\n";
+          ok = false;
+          continue;
+        }
+        j["run"] = run;
+        std::cout << j.dump() << std::endl;
+        if (s.smoke && sys_name == "warden" && j["ok"].get<uint64_t>() == 0) {
+          std::cerr << "warden_overload_bench: Warden answered no request at " << lvl << "x\n";
+          ok = false;
+        }
+        recs.push_back(std::move(j));
       }
-      std::string out;
-      char buf[4096];
-      while (fgets(buf, sizeof(buf), p))
-        out += buf;
-      int rc = pclose(p);
-      auto j = json::parse(out, nullptr, false);
-      if (rc != 0 || j.is_discarded()) {
-        std::cerr << "warden_overload_bench: child failed (" << rc << "): " << out << "\n";
-        ok = false;
-        continue;
-      }
-      std::cout << j.dump() << std::endl;
-      if (s.smoke && sys_name == "warden" && j["ok"].get<uint64_t>() == 0) {
-        std::cerr << "warden_overload_bench: Warden answered no request at " << lvl << "x\n";
-        ok = false;
-      }
-      recs.push_back(std::move(j));
     }
   }
   std::cerr << report(recs);

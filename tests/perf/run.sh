@@ -16,7 +16,8 @@
 # (warden_failover_bench, ~4 min, quick ~1 min); runs only when named in --only.
 # overload: a 1 ms-per-request service at 1x, 2x, 10x, 100x its capacity: raw CAF, Warden
 # regulator (warden_overload_bench), Erlang gen_server:call (erlang/overload_bench.erl);
-# 60 s per level and system (~13 min, quick 5 s: ~2 min); runs only when named in --only.
+# 60 s per level and system, ~17 min per run; --runs N runs (default 3: ~50 min; quick:
+# 5 s, 1 run, ~1.5 min per run), the table shows medians; runs only when named in --only.
 # --quick: reduced counts (about 3 minutes); default: full counts (about 15-20 minutes).
 # Installs nothing: needs cmake, a C++20 compiler, CAF 0.17 and erlang-base (erl, erlc).
 set -euo pipefail
@@ -35,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --full) mode=full ;;
     --runs) runs="$2"; shift ;;
     --only) only="$2"; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -192,20 +193,29 @@ if [[ $run_failover == 1 ]]; then
 fi
 
 # --- overload: every (system, level) in a fresh process; Erlang in a fresh VM per level -------
+# One C++ run (every level and system), then one Erlang run, N times: every side sees the
+# same machine load; the report takes the median of each (system, level) over its runs.
 : > "$tmp/overload.jsonl"
 : > "$tmp/overload_erl.jsonl"
 if [[ $run_overload == 1 ]]; then
   ov_bench="$build/tests/perf/warden_overload_bench"
   ov_secs=60
-  [[ "$mode" == quick ]] && ov_secs=5
-  echo "== $(date +%T) C++: warden_overload_bench --duration $ov_secs" >&2
-  "$ov_bench" --duration "$ov_secs" > "$tmp/overload.jsonl" \
-    || echo "run.sh: warden_overload_bench reported a failed level" >&2
-  for level in 1 2 10 100; do
-    echo "== $(date +%T) Erlang: overload_bench.erl ${level}x for $ov_secs s" >&2
-    erl -noshell -kernel logger_level none -pa "$tmp" \
-      -run overload_bench main "$level" "$ov_secs" >> "$tmp/overload_erl.jsonl" \
-      || echo "run.sh: overload_bench.erl failed at ${level}x" >&2
+  ov_runs="${runs:-3}"
+  if [[ "$mode" == quick ]]; then
+    ov_secs=5
+    ov_runs="${runs:-1}"
+  fi
+  for ((r = 1; r <= ov_runs; ++r)); do
+    echo "== $(date +%T) overload run $r/$ov_runs: warden_overload_bench --duration $ov_secs" >&2
+    "$ov_bench" --duration "$ov_secs" --first-run "$r" >> "$tmp/overload.jsonl" \
+      || echo "run.sh: warden_overload_bench reported a failed level (run $r)" >&2
+    for level in 1 2 10 100; do
+      echo "== $(date +%T) overload run $r/$ov_runs: overload_bench.erl ${level}x," \
+        "$ov_secs s" >&2
+      WARDEN_BENCH_RUN="$r" erl -noshell -kernel logger_level none -pa "$tmp" \
+        -run overload_bench main "$level" "$ov_secs" >> "$tmp/overload_erl.jsonl" \
+        || echo "run.sh: overload_bench.erl failed at ${level}x (run $r)" >&2
+    done
   done
 fi
 
@@ -238,7 +248,7 @@ if [[ $run_failover == 1 ]]; then
     >> "$results/latest.md"
 fi
 if [[ $run_overload == 1 ]]; then
-  { echo; echo "## Overload (1 ms per request, capacity 1000/s)"; echo;
+  { echo; echo "## Overload (1 ms per request, capacity 1000/s; medians of $ov_runs runs)"; echo;
     "$build/tests/perf/warden_overload_bench" report "$tmp/overload.jsonl" \
       "$tmp/overload_erl.jsonl"; } >> "$results/latest.md"
 fi

@@ -5,12 +5,15 @@
 %% is counted, never retried). There is no admission control: the server's mailbox is
 %% unbounded, as in the raw CAF case.
 %%
-%%   erl -noshell -run overload_bench main Level DurationS [ServiceUs] [CapMiB]
+%%   [WARDEN_BENCH_RUN=K] erl -noshell -run overload_bench main Level DurationS \
+%%       [ServiceUs] [CapMiB]
 %%
 %% Prints one JSON line (workload "overload", impl "erlang", the same fields as the C++
-%% side); peak memory is erlang:memory(total) sampled every 100 ms, minus its value before
-%% the load. One level per VM (run.sh starts a fresh `erl` for each), so levels do not
-%% share a heap. The level stops early when memory grew past CapMiB (2048).
+%% side; "run" is K from WARDEN_BENCH_RUN, default 1: run.sh runs every level N times and
+%% the report takes the medians); peak memory is erlang:memory(total) sampled every
+%% 100 ms, minus its value before the load. One level per VM (run.sh starts a fresh `erl`
+%% for each), so levels do not share a heap. The level stops early when memory grew past
+%% CapMiB (2048).
 -module(overload_bench).
 -behaviour(gen_server).
 
@@ -24,6 +27,7 @@ main([LevelS, DurS | Rest]) ->
     Dur = to_number(DurS),
     ServiceUs = case Rest of [S | _] -> list_to_integer(S); [] -> 1000 end,
     CapMiB = case Rest of [_, C | _] -> to_number(C); _ -> 2048 end,
+    Run = list_to_integer(os:getenv("WARDEN_BENCH_RUN", "1")),
     Capacity = 1000000 / ServiceUs,
     Rate = Capacity * Level,
     {ok, Srv} = gen_server:start(?MODULE, ServiceUs, []),
@@ -54,7 +58,7 @@ main([LevelS, DurS | Rest]) ->
               {"start_mib", Base / (1024 * 1024)}, {"peak_mib", MiB(Peak)},
               {"mid_mib", MiB(Mid)}, {"end_mib", MiB(End)}, {"capped_at_s", CappedAt},
               {"otp_release", str(erlang:system_info(otp_release))},
-              {"schedulers", erlang:system_info(schedulers_online)}],
+              {"schedulers", erlang:system_info(schedulers_online)}, {"run", Run}],
     io:format("~s~n", [json(Fields)]),
     halt(0).
 
