@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "warden/circuit_breaker.hpp"
 #include "warden/cluster_names.hpp"
 #include "warden/exit_reasons.hpp"
 #include "warden/fenced_ledger.hpp"
@@ -189,15 +190,33 @@ struct caller_state {
   int64_t failed = 0;
   std::map<std::string, int64_t> errors;  // error name -> count
   std::string last;                       // the last answer
+  std::shared_ptr<shared_circuit_breaker> breaker;  // when asked for: listed in the node
+};
+
+/// The caller's optional breaker: `failures` within 10 s open it (0: no breaker).
+struct caller_breaker {
+  uint32_t failures = 0;
+  std::chrono::milliseconds reset{1000};
 };
 
 /// Calls the cluster name `target` every `interval` and reports every `report` and at
 /// exit, one line on stdout: the node's log shows calls crossing nodes.
 init_result caller(stateful_service<caller_state>* self, std::string path, std::string target,
                    std::string message, std::chrono::milliseconds interval,
-                   std::chrono::milliseconds timeout, std::chrono::milliseconds report) {
+                   std::chrono::milliseconds timeout, std::chrono::milliseconds report,
+                   caller_breaker cb) {
   if (auto failure = begin_init(self, path))
     return *failure;
+  if (cb.failures > 0) {
+    breaker_settings bs;
+    bs.name = fmt::format("{} -> {}", path, target);
+    bs.max_failures = cb.failures;
+    bs.reset_timeout = cb.reset;
+    bs.max_reset_timeout = std::max<caf::timespan>(bs.max_reset_timeout, cb.reset);
+    bs.events = self->events();
+    bs.reporter = self->parent_path();
+    self->state.breaker = make_listed_breaker(self->system(), bs);
+  }
   auto say = [self, path, target] {
     auto& st = self->state;
     auto line = fmt::format("caller {} -> \"{}\": {} ok, {} failed", path, target, st.ok,
@@ -211,6 +230,8 @@ init_result caller(stateful_service<caller_state>* self, std::string path, std::
   };
   self->on_terminate([say](const caf::error&) { say(); });
   auto failed = [self, target](caf::error& err) {
+    if (auto& b = self->state.breaker)
+      b->on_failure(self->clock().now(), err);
     ++self->state.failed;
     auto named = cluster_call_error(self->system(), target, std::move(err));
     self->state.errors[named.category() == error_category
@@ -223,23 +244,28 @@ init_result caller(stateful_service<caller_state>* self, std::string path, std::
     self,
     [=](tick_atom) {
       self->delayed_send(self, interval, tick_atom::value);
+      auto& st = self->state;
+      if (st.breaker) {
+        if (auto err = st.breaker->admit(self->clock().now())) {
+          ++st.failed;  // failed fast: nothing sent
+          ++st.errors[to_string(errc::circuit_open)];
+          return;
+        }
+      }
+      auto succeeded = [self](std::string last) {
+        if (auto& b = self->state.breaker)
+          b->on_success(self->clock().now());
+        ++self->state.ok;
+        self->state.last = std::move(last);
+      };
       auto timeout_span = caf::timespan{timeout};
       if (message == "add")
         cluster_request(self, target, timeout_span, add_atom::value)
-          .then(
-            [self](int n) {
-              ++self->state.ok;
-              self->state.last = std::to_string(n);
-            },
-            failed);
+          .then([succeeded](int n) { succeeded(std::to_string(n)); }, failed);
       else
         cluster_request(self, target, timeout_span, message)
-          .then(
-            [self](const std::string& answer) {
-              ++self->state.ok;
-              self->state.last = "\"" + answer + "\"";
-            },
-            failed);
+          .then([succeeded](const std::string& answer) { succeeded("\"" + answer + "\""); },
+                failed);
     },
     [=](report_atom) {
       say();
@@ -392,7 +418,19 @@ caf::expected<start_function> make_caller(const service_params& p) {
       return make_error(errc::bad_config, std::string{"interval_ms, timeout_ms, report_ms"},
                         std::string{"must be > 0"});
   }
-  return service(caller, p.child_path, *target, *message, *interval, *timeout, *report);
+  caller_breaker cb;
+  auto failures = p.get_int("breaker_failures", 0, 0, 1000000);
+  if (!failures)
+    return failures.error();
+  cb.failures = static_cast<uint32_t>(*failures);
+  auto reset = p.get_duration("breaker_reset_ms", cb.reset);
+  if (!reset)
+    return reset.error();
+  if (reset->count() <= 0)
+    return make_error(errc::bad_config, std::string{"breaker_reset_ms"},
+                      std::string{"must be > 0"});
+  cb.reset = *reset;
+  return service(caller, p.child_path, *target, *message, *interval, *timeout, *report, cb);
 }
 
 caf::expected<start_function> make_slow(const service_params& p) {
@@ -435,7 +473,8 @@ void add_builtin_services(service_catalog& catalog) {
   catalog.add("caller", make_caller,
               "calls the cluster name target every interval_ms (200) with message (\"add\" "
               "for a counter, else that string), timeout_ms (1000); prints counts every "
-              "report_ms (2000) and at exit");
+              "report_ms (2000) and at exit; breaker_failures (0: none) failures within 10 s "
+              "open a circuit breaker, probed after breaker_reset_ms (1000)");
   catalog.add("echo", make_echo, "replies to any string with the same string");
   catalog.add("counter", make_counter,
               "an int from param start (0): \"add\" increments and answers it, \"get\" answers it");

@@ -33,6 +33,7 @@
 #include "warden/management_http.hpp"
 #include "warden/node_agent.hpp"
 #include "warden/bounded_buffer.hpp"
+#include "warden/circuit_breaker.hpp"
 #include "warden/regulator.hpp"
 #include "warden/service_registry.hpp"
 #include "warden/supervisor.hpp"
@@ -600,8 +601,10 @@ nlohmann::json supervisor_json(caf::actor_system& sys, const caf::actor& sup, in
 nlohmann::json node::regulation_json() {
   auto regulators = nlohmann::json::array();
   auto buffers = nlohmann::json::array();
+  auto breakers = nlohmann::json::array();
   if (!sys_)
-    return {{"node", self_.name}, {"regulators", regulators}, {"buffers", buffers}};
+    return {{"node", self_.name}, {"regulators", regulators}, {"buffers", buffers},
+            {"breakers", breakers}};
   caf::scoped_actor me{*sys_};
   // An actor that stopped meanwhile, or is too busy to say, is left out.
   auto skip = [](const caf::error&) {};
@@ -650,7 +653,20 @@ nlohmann::json node::regulation_json() {
                              {"active", st.active}});
         },
         skip);
-  return {{"node", self_.name}, {"regulators", regulators}, {"buffers", buffers}};
+  for (auto& b : running_breakers(*sys_)) {
+    auto x = b->snapshot();
+    breakers.push_back(
+      {{"name", x.name},
+       {"state", to_string(x.state)},
+       {"admitted", x.counters.admitted},
+       {"rejected", x.counters.rejected},
+       {"successes", x.counters.successes},
+       {"failures", x.counters.failures},
+       {"opened", x.counters.opened},
+       {"reset_timeout_ms", std::chrono::duration<double, std::milli>(x.reset_timeout).count()}});
+  }
+  return {{"node", self_.name}, {"regulators", regulators}, {"buffers", buffers},
+          {"breakers", breakers}};
 }
 
 nlohmann::json node::tree_json() {

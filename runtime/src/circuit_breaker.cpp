@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "warden/detail/system_singleton.hpp"
 #include "warden/errors.hpp"
 
 namespace warden {
@@ -142,6 +143,56 @@ void circuit_breaker::publish(event_kind kind, std::string detail, const caf::er
   ev.reason = why;
   ev.detail = std::move(detail);
   settings_.events->publish(ev);
+}
+
+// --- the breakers listed per actor system ------------------------------------------------
+
+namespace {
+
+/// The listed breakers of one actor system (weak: a breaker goes when its users drop it).
+class breaker_directory final : public caf::monitorable_actor {
+public:
+  explicit breaker_directory(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {}
+
+  const char* name() const override { return "warden.breakers"; }
+
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
+    bounce(what);
+  }
+
+  void add(const std::shared_ptr<shared_circuit_breaker>& x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::erase_if(all_, [](auto& w) { return w.expired(); });
+    all_.push_back(x);
+  }
+
+  std::vector<std::shared_ptr<shared_circuit_breaker>> running() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::vector<std::shared_ptr<shared_circuit_breaker>> out;
+    for (auto& w : all_)
+      if (auto x = w.lock())
+        out.push_back(std::move(x));
+    return out;
+  }
+
+private:
+  std::mutex mtx_;
+  std::vector<std::weak_ptr<shared_circuit_breaker>> all_;
+};
+
+constexpr caf::atom_value breaker_directory_key = caf::atom("wardenBrks");
+
+} // namespace
+
+std::shared_ptr<shared_circuit_breaker> make_listed_breaker(caf::actor_system& sys,
+                                                            breaker_settings s) {
+  auto x = std::make_shared<shared_circuit_breaker>(std::move(s));
+  detail::system_singleton<breaker_directory>(sys, breaker_directory_key).add(x);
+  return x;
+}
+
+std::vector<std::shared_ptr<shared_circuit_breaker>> running_breakers(caf::actor_system& sys) {
+  return detail::system_singleton<breaker_directory>(sys, breaker_directory_key).running();
 }
 
 } // namespace warden

@@ -298,4 +298,34 @@ TEST(node_http, regulation_lists_each_regulator_with_its_figures) {
   n->stop();
 }
 
+// A built-in caller with a circuit breaker whose target does not exist: two failures open
+// it, and GET /regulation shows it open with its counters while it fails calls fast.
+TEST(node_http, regulation_shows_a_callers_circuit_breaker) {
+  auto tree_file = ::testing::TempDir() + "node_http_breaker.toml";
+  {
+    std::ofstream out{tree_file};
+    out << "[[children]]\nid = \"c\"\nservice = \"caller\"\n"
+           "params = {target = \"nowhere\", message = \"x\", interval_ms = 20, "
+           "timeout_ms = 100, breaker_failures = 2, breaker_reset_ms = 60000}\n";
+  }
+  auto cfg = config();
+  cfg.node.tree = tree_file;
+  cfg.http.enabled = true;
+  auto n = start(cfg);
+  ASSERT_TRUE(n);
+  nlohmann::json breaker;
+  ASSERT_TRUE(eventually([&] {
+    auto r = http_get_json("127.0.0.1", n->http_port(), "/regulation");
+    if (!r || r->second["breakers"].size() != 1)
+      return false;
+    breaker = r->second["breakers"][0];
+    return breaker["state"] == "open" && breaker["rejected"].get<int>() > 0;
+  })) << breaker.dump();
+  EXPECT_NE(breaker["name"].get<std::string>().find("-> nowhere"), std::string::npos);
+  EXPECT_GE(breaker["failures"].get<int>(), 2) << "calls already out when it opened count too";
+  EXPECT_EQ(breaker["opened"], 1);
+  EXPECT_EQ(breaker["reset_timeout_ms"], 60000.0);
+  n->stop();
+}
+
 } // namespace

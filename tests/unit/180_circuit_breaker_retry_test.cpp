@@ -593,3 +593,28 @@ TEST_F(retry_8, an_actor_retries_after_exact_jittered_waits_until_the_dependency
   ASSERT_TRUE(*log->result);
   EXPECT_EQ(**log->result, 42);
 }
+
+// --- visibility: breakers listed in the actor system --------------------------------------
+
+class breaker_10 : public deterministic {};
+TEST_F(breaker_10, a_listed_breaker_shows_in_running_breakers_while_it_is_in_use) {
+  EXPECT_TRUE(running_breakers(sys).empty());
+  auto s = small_breaker();
+  s.name = "db";
+  auto b = make_listed_breaker(sys, s);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_FALSE(b->admit(t0));
+    b->on_failure(t0, boom());
+  }
+  auto listed = running_breakers(sys);
+  ASSERT_EQ(listed.size(), 1u);
+  auto snap = listed[0]->snapshot();
+  EXPECT_EQ(snap.name, "db");
+  EXPECT_EQ(snap.state, breaker_state::open);
+  EXPECT_EQ(snap.counters.failures, 3u);
+  EXPECT_EQ(snap.counters.opened, 1u);
+  EXPECT_EQ(snap.reset_timeout, s.reset_timeout);
+  listed.clear();
+  b.reset();  // its last user dropped it: no longer listed
+  EXPECT_TRUE(running_breakers(sys).empty());
+}

@@ -59,8 +59,12 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
 
 #include <caf/actor_clock.hpp>
 #include <caf/error.hpp>
@@ -113,6 +117,14 @@ struct breaker_counters {
   uint64_t opened = 0;     ///< times the breaker opened (reopens after a probe included)
 };
 
+/// A breaker's figures at one moment (`GET /regulation` shows them).
+struct breaker_snapshot {
+  std::string name;
+  breaker_state state = breaker_state::closed;
+  breaker_counters counters;
+  caf::timespan reset_timeout{0};  ///< the one in force (grows with failed probes)
+};
+
 /// One circuit breaker. Pure logic on an injected clock; not thread-safe (one owner, e.g.
 /// an actor's state; see `shared_circuit_breaker` for several threads).
 class circuit_breaker {
@@ -141,6 +153,8 @@ public:
   const breaker_counters& counters() const { return counters_; }
 
   const breaker_settings& settings() const { return settings_; }
+
+  breaker_snapshot snapshot() const { return {settings_.name, state_, counters_, reset_}; }
 
 private:
   void trip(time_point now, const caf::error& why, std::string detail);
@@ -189,9 +203,22 @@ public:
     return cb_.counters();
   }
 
+  breaker_snapshot snapshot() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return cb_.snapshot();
+  }
+
 private:
   mutable std::mutex mtx_;
   circuit_breaker cb_;
 };
+
+/// A shared breaker listed in `sys` for as long as it is in use, so the management endpoint
+/// shows its state and counters (`GET /regulation`). Throws as `circuit_breaker` does.
+std::shared_ptr<shared_circuit_breaker> make_listed_breaker(caf::actor_system& sys,
+                                                            breaker_settings s);
+
+/// The breakers made by `make_listed_breaker` in `sys` that are still in use.
+std::vector<std::shared_ptr<shared_circuit_breaker>> running_breakers(caf::actor_system& sys);
 
 } // namespace warden

@@ -133,6 +133,11 @@ public:
   /// The supervisor that started this service.
   const caf::actor& supervisor() const { return info_.supervisor; }
 
+  /// The supervisor's lifecycle event sink (may be empty) and report path: where a
+  /// service's own helpers (a circuit breaker, a regulator) report their events.
+  const std::shared_ptr<event_sink>& events() const { return info_.events; }
+  const std::string& parent_path() const { return info_.parent_path; }
+
   /// This placement's fencing epoch when the service runs as a cluster service, else 0.
   /// Hand it to the resources the service writes, so they can refuse a stale copy's writes
   /// (a copy cut off or paused may run a moment after its successor started elsewhere).
