@@ -529,6 +529,55 @@ check_result check_availability(const chaos_record& run, const chaos_bounds& bou
   return c;
 }
 
+/// One check per overload fault: every request sent to its service while the fault was on
+/// got an answer before the caller gave up, ok or a named refusal (a regulated service
+/// refuses explicitly; an unregulated one queues until callers time out).
+std::vector<check_result> check_overload(const chaos_record& run) {
+  std::vector<check_result> out;
+  for (auto& f : run.faults) {
+    if (f.name != "overload")
+      continue;
+    auto service = f.target.substr(0, f.target.find(' '));
+    auto end = f.end_ms.value_or(run.duration_ms);
+    auto of_service = [&](const std::string& x) {
+      return x == service || x.starts_with(service + "#");
+    };
+    std::set<uint64_t> ids;
+    for (auto& op : run.history)
+      if (op.kind == op_kind::invoke && of_service(op.service) && op.time >= f.start_ms
+          && op.time <= end)
+        ids.insert(op.id);
+    size_t ok = 0;
+    std::map<std::string, size_t> refused;
+    for (auto& op : run.history)
+      if (op.kind != op_kind::invoke && ids.count(op.id) > 0) {
+        if (op.kind == op_kind::ok)
+          ++ok;
+        else
+          ++refused[op.error];
+      }
+    size_t answered = ok;
+    std::vector<std::string> parts;
+    for (auto& [name, n] : refused) {
+      answered += n;
+      parts.push_back(fmt::format("{} {}", n, name));
+    }
+    auto unanswered = ids.size() - answered;
+    auto timeouts = refused.count("call_timeout") > 0 ? refused["call_timeout"] : 0;
+    check_result c{fmt::format("overload {} @{:.0f}ms", f.target, f.start_ms), false, {}, {}};
+    auto secs = std::max(end - f.start_ms, 1.0) / 1000;
+    c.figure = fmt::format("{} sent, {} ok ({:.0f}/s), {} refused, {} timed out or unanswered",
+                           ids.size(), ok, static_cast<double>(ok) / secs,
+                           answered - ok - timeouts, timeouts + unanswered);
+    c.ok = !ids.empty() && timeouts + unanswered == 0;
+    c.detail = ids.empty() ? "no request was sent to the service while the fault was on"
+                           : fmt::format("answers: {} ok{}{}", ok, parts.empty() ? "" : ", ",
+                                         join(parts, ", "));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 } // namespace
 
 double percentile(const std::vector<double>& xs, double p) {
@@ -568,6 +617,8 @@ chaos_verdict evaluate(const chaos_record& run, const chaos_bounds& bounds) {
   v.checks.push_back(check_lost(run));
   v.checks.push_back(check_copies(run));
   for (auto& c : check_recovery(run, bounds))
+    v.checks.push_back(std::move(c));
+  for (auto& c : check_overload(run))
     v.checks.push_back(std::move(c));
   v.checks.push_back(check_availability(run, bounds));
   v.checks.push_back(check_latency(run, bounds));

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <set>
@@ -141,6 +142,15 @@ std::vector<call_target> targets_of(const std::vector<std::string>& names,
   return out;
 }
 
+/// An overload fault's extra requests: `rate_per_s` from `t0` on, round robin over the
+/// instances of one service.
+struct burst {
+  std::vector<call_target> targets;
+  double rate_per_s = 0;
+  steady::time_point t0;
+  int64_t sent = 0;
+};
+
 /// Where the workload stands; shared by the workload actor and the runner's thread.
 struct workload_state {
   chaos_recorder* rec = nullptr;
@@ -152,17 +162,24 @@ struct workload_state {
   std::atomic<bool> finished{false};
   int64_t sent = 0;  // actor only
   int64_t open = 0;  // actor only
+  std::mutex bursts_mtx;
+  std::map<const scheduled_fault*, burst> bursts;  // the overload faults on now
 };
+
+/// Requests due at `elapsed` s at `rate` per s, of which `sent` went already.
+int64_t due_now(double elapsed, double rate, int64_t sent) {
+  return std::max<int64_t>(0, static_cast<int64_t>(std::floor(elapsed * rate)) - sent);
+}
 
 using tick_atom = caf::atom_constant<caf::atom("wChaosTck")>;
 
 /// Sends `rate_per_s` requests per second, round robin over the targets, each with a
-/// fresh id, recorded as invoke / ok / fail. Once `stopping`, sends nothing more and quits
-/// when every request is answered or timed out.
+/// fresh id, recorded as invoke / ok / fail, and the requests of the overload faults on
+/// now. Once `stopping`, sends nothing more and quits when every request is answered or
+/// timed out.
 caf::behavior workload_actor(caf::event_based_actor* self, std::shared_ptr<workload_state> w) {
   self->send(self, tick_atom::value);
-  auto issue = [self, w] {
-    auto& t = w->targets[static_cast<size_t>(w->sent++) % w->targets.size()];
+  auto issue = [self, w](const call_target& t) {
     auto id = w->rec->invoke(t.instance, client_name);
     ++w->open;
     auto on_ok = [w, id] {
@@ -196,11 +213,19 @@ caf::behavior workload_actor(caf::event_based_actor* self, std::shared_ptr<workl
           self->quit();
           return;
         }
-      } else if (!w->targets.empty()) {
-        auto elapsed = std::chrono::duration<double>(steady::now() - w->t0).count();
-        auto due = static_cast<int64_t>(std::floor(elapsed * w->rate_per_s));
-        while (w->sent < due)
-          issue();
+      } else {
+        auto now = steady::now();
+        if (!w->targets.empty())
+          for (auto n = due_now(std::chrono::duration<double>(now - w->t0).count(),
+                                w->rate_per_s, w->sent);
+               n > 0; --n)
+            issue(w->targets[static_cast<size_t>(w->sent++) % w->targets.size()]);
+        std::lock_guard<std::mutex> guard{w->bursts_mtx};
+        for (auto& [fault, b] : w->bursts)
+          for (auto n = due_now(std::chrono::duration<double>(now - b.t0).count(),
+                                b.rate_per_s, b.sent);
+               n > 0; --n)
+            issue(b.targets[static_cast<size_t>(b.sent++) % b.targets.size()]);
       }
       self->delayed_send(self, workload_tick, tick_atom::value);
     },
@@ -743,6 +768,11 @@ void chaos_run::inject(const scheduled_fault& f, std::optional<size_t>& open_fau
     case fault_kind::kill_service:
       kill_service(f);
       break;
+    case fault_kind::overload: {
+      std::lock_guard<std::mutex> guard{workload_->bursts_mtx};
+      workload_->bursts[&f] = burst{targets_of({f.service}, tree_), f.rate_per_s, steady::now()};
+      break;
+    }
   }
 }
 
@@ -798,6 +828,11 @@ void chaos_run::undo(const scheduled_fault& f, std::optional<size_t>& open_fault
         lp.calls->restore();
       }
       break;
+    case fault_kind::overload: {
+      std::lock_guard<std::mutex> guard{workload_->bursts_mtx};
+      workload_->bursts.erase(&f);
+      break;
+    }
     default:
       for (auto* p : link(f.nodes[0], f.nodes[1]))
         p->restore();
@@ -1023,6 +1058,16 @@ int chaos_run::run() {
   hypothesis_targets_ = targets_of(sc_.hypothesis.services, tree_);
   workload_targets_ = targets_of(sc_.workload.services, tree_);
   auto faults = expand_faults(sc_, seed_);
+  // An overload's service must be a cluster service of the tree the nodes run.
+  for (auto& f : faults)
+    if (tree_ && f.kind == fault_kind::overload
+        && std::none_of(tree_->cluster_services.begin(), tree_->cluster_services.end(),
+                        [&](auto& cs) { return cs.spec.name == f.service; })) {
+      std::cerr << fmt::format("warden chaos: {}: overload at {} ms: service \"{}\" is not a "
+                               "cluster service of {}\n",
+                               opt_.scenario_file, f.start_ms, f.service, sc_.cluster.tree);
+      return exit_bad_scenario;
+    }
   // A kill_service child path must name a child of the tree the nodes run.
   for (auto& f : faults)
     if (tree_ && f.kind == fault_kind::kill_service && f.service.find('/') != std::string::npos) {
@@ -1075,7 +1120,9 @@ int chaos_run::run() {
   workload_->rate_per_s = sc_.workload.rate_per_s;
   workload_->timeout = sc_.workload.timeout;
   workload_->t0 = t0_;
-  if (steady_before && !workload_targets_.empty())
+  bool overloads = std::any_of(faults.begin(), faults.end(),
+                               [](auto& f) { return f.kind == fault_kind::overload; });
+  if (steady_before && (!workload_targets_.empty() || overloads))
     client_->system().spawn(workload_actor, workload_);
   else
     workload_->finished = true;

@@ -47,7 +47,8 @@ const std::vector<std::string> hypothesis_keys = {"all_members_up", "services", 
 const std::vector<std::string> workload_keys = {"services", "rate_per_s", "timeout_ms"};
 const std::vector<std::string> fault_keys = {"at_s",   "kind",  "node", "service",
                                              "link",   "groups", "halves", "ms",
-                                             "probability", "for_s", "restart_after_s"};
+                                             "probability", "for_s", "restart_after_s",
+                                             "rate_per_s"};
 const std::vector<std::string> gremlin_keys = {"from_s", "until_s", "every_s", "kinds",
                                                "for_s",  "ms",      "probability"};
 
@@ -68,6 +69,7 @@ kind_rule rule_of(fault_kind k) {
     case fault_kind::loss: return {{"link", "probability", "for_s"}, {}};
     case fault_kind::reset: return {{"link"}, {}};
     case fault_kind::kill_service: return {{"node", "service"}, {}};
+    case fault_kind::overload: return {{"service", "rate_per_s", "for_s"}, {}};
   }
   return {};
 }
@@ -156,6 +158,7 @@ scheduled_fault schedule_of(const fault_spec& f, const chaos_scenario& sc) {
   s.service = f.service;
   s.ms = f.ms;
   s.probability = f.probability;
+  s.rate_per_s = f.rate_per_s;
   switch (f.kind) {
     case fault_kind::kill_node:
       s.restart = f.restart_after_ms.has_value();
@@ -169,6 +172,7 @@ scheduled_fault schedule_of(const fault_spec& f, const chaos_scenario& sc) {
       for (auto& g : s.groups)
         s.nodes.insert(s.nodes.end(), g.begin(), g.end());
       break;
+    case fault_kind::overload: break;  // holds no node: it shares the cluster with any fault
     default: s.nodes = f.link; break;
   }
   return s;
@@ -577,6 +581,12 @@ private:
         return x.error();
       out.ms = *x;
     }
+    if (auto* n = t.get("rate_per_s")) {
+      auto x = read_number(*n, f + ".rate_per_s", 0.001, 1000000);
+      if (!x)
+        return x.error();
+      out.rate_per_s = *x;
+    }
     if (auto* n = t.get("probability")) {
       auto x = read_number(*n, f + ".probability", 0, 1);
       if (!x)
@@ -749,6 +759,9 @@ private:
                       "hypothesis.services)");
         if (*k == fault_kind::partition && sc.cluster.nodes < 2)
           return fail(line, field, "a partition needs at least 2 nodes");
+        if (*k == fault_kind::overload)
+          return fail(line, field,
+                      "overload is not a gremlin kind (give it as a [[faults]] entry)");
         gs.kinds.push_back(*k);
       }
     }
@@ -835,6 +848,7 @@ std::optional<scheduled_fault> draw_fault(fault_kind k, int64_t start, int64_t u
       break;
     case fault_kind::cut_link:
     case fault_kind::reset: pick_link(); break;
+    case fault_kind::overload: return std::nullopt;  // never drawn (the parser refuses it)
   }
   if (s.end_ms > until || (s.restart && s.end_ms > sc.duration_ms))
     return std::nullopt;
@@ -849,7 +863,8 @@ const std::vector<fault_kind>& all_fault_kinds() {
   static const std::vector<fault_kind> xs = {
     fault_kind::kill_node, fault_kind::pause_node, fault_kind::partition,
     fault_kind::cut_link,  fault_kind::latency,    fault_kind::jitter,
-    fault_kind::loss,      fault_kind::reset,      fault_kind::kill_service};
+    fault_kind::loss,      fault_kind::reset,      fault_kind::kill_service,
+    fault_kind::overload};
   return xs;
 }
 
@@ -864,6 +879,7 @@ const char* to_string(fault_kind x) {
     case fault_kind::loss: return "loss";
     case fault_kind::reset: return "reset";
     case fault_kind::kill_service: return "kill_service";
+    case fault_kind::overload: return "overload";
   }
   return "?";
 }
@@ -931,6 +947,7 @@ std::string scheduled_fault::target_text() const {
       return join(gs, " | ");
     }
     case fault_kind::kill_service: return fmt::format("{}:{}", nodes.at(0), service);
+    case fault_kind::overload: return fmt::format("{} at {:g}/s", service, rate_per_s);
     case fault_kind::kill_node:
     case fault_kind::pause_node: return nodes.at(0);
     default: return fmt::format("{}<->{}", nodes.at(0), nodes.at(1));

@@ -6,7 +6,8 @@
 //
 // Numbered from simple to complex: 1 bad input, 2 verdicts that must fail, 3 a service
 // actor killed by its child path, and kill -9 of the ledger's node, 4 SIGSTOP of it, 5 a partition that leaves it in the minority (the
-// oracle of "I am active" claims), then heal and rejoin; 6 a cluster the tool did not start.
+// oracle of "I am active" claims), then heal and rejoin; 6 a cluster the tool did not start;
+// 7 an overload of a regulated service.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -96,9 +97,9 @@ struct chaos_run {
   std::optional<int> rc;
   std::string out;
 
-  explicit chaos_run(const std::string& scenario_text,
-                     std::vector<std::string> extra = {}) {
-    dir.write("tree.toml", tree_text);
+  explicit chaos_run(const std::string& scenario_text, std::vector<std::string> extra = {},
+                     const std::string& tree = tree_text) {
+    dir.write("tree.toml", tree);
     auto file = dir.write("scenario.toml", scenario_text);
     std::vector<std::string> args{"chaos", file, "--out", dir.file("out"), "--quiet"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -196,6 +197,16 @@ TEST(chaos_1, kill_service_of_a_child_the_tree_lacks_exits_2_naming_it) {
   EXPECT_EQ(run.rc, 2) << run.out;
   EXPECT_NE(run.out.find("kill_service at 1000 ms"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("nobody"), std::string::npos) << run.out;
+  EXPECT_FALSE(std::filesystem::exists(run.file("results.json")));
+}
+
+TEST(chaos_1, overload_of_a_service_the_tree_lacks_exits_2_naming_it) {
+  chaos_run run{scenario(5, "[[faults]]\nat_s = 1\nkind = \"overload\"\nservice = \"nobody\"\n"
+                            "rate_per_s = 100\nfor_s = 1\n")};
+  EXPECT_EQ(run.rc, 2) << run.out;
+  EXPECT_NE(run.out.find("overload at 1000 ms: service \"nobody\" is not a cluster service"),
+            std::string::npos)
+    << run.out;
   EXPECT_FALSE(std::filesystem::exists(run.file("results.json")));
 }
 
@@ -408,6 +419,53 @@ node = "n3"
   auto down = run.events("node_down", ledger_owner);
   ASSERT_FALSE(down.empty()) << "the client member's own view";
   EXPECT_EQ(down[0]["detail"]["observer"], "chaos");
+}
+
+// --- 7. overload of a regulated service ----------------------------------------------------
+
+// 2.5x the capacity of a slow singleton behind a regulator (kept small: it shares the
+// machine with the other cluster tests): every request is answered before the caller's
+// timeout, the excess refused at once by name, and the sink answers as before afterwards.
+TEST(chaos_7, an_overloaded_regulated_service_refuses_the_excess_at_once_and_recovers) {
+  auto tree = std::string{tree_text} + R"(
+[[children]]
+id = "sink"
+service = "slow"
+name = "sink"
+cluster = "singleton"
+params = {work_ms = 10}
+[children.regulator]
+limit = 4
+max_size = 20
+max_time_ms = 100
+)";
+  auto text = scenario(8, R"(
+[[faults]]
+at_s = 2
+kind = "overload"
+service = "sink"
+rate_per_s = 1000
+for_s = 4
+)");
+  text.replace(text.find("services = [\"ledger\", \"echo\"]\nsettle_s"), 29,
+               "services = [\"ledger\", \"echo\", \"sink\"]");
+  chaos_run run{text, {}, tree};
+  ASSERT_EQ(run.rc, 0) << run.out;
+  auto r = run.results();
+  EXPECT_TRUE(r["valid"].get<bool>());
+  auto* over = check(r, "overload sink at 1000/s");
+  ASSERT_NE(over, nullptr) << r["checks"].dump();
+  EXPECT_TRUE((*over)["ok"].get<bool>()) << over->dump();
+  size_t ok = 0;
+  size_t rejected = 0;
+  for (auto& op : read_jsonl(run.file("history.jsonl")))
+    if (op["service"] == "sink") {
+      ok += op["kind"] == "ok";
+      rejected += op["kind"] == "fail" && op["error"] == "rejected";
+    }
+  EXPECT_GT(ok, 800u) << "the sink went on serving near its capacity (~400/s)";
+  EXPECT_GT(rejected, 1000u) << "the excess was refused by name";
+  expect_nothing_lost(run);
 }
 
 } // namespace

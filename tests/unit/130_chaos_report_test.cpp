@@ -298,6 +298,36 @@ TEST(chaos_verdict, availability_and_latency_bounds) {
   EXPECT_TRUE(get(v, "latency").ok);
 }
 
+TEST(chaos_verdict, an_overload_passes_when_every_request_is_answered_in_time) {
+  chaos_record run;
+  run.duration_ms = 5000;
+  run.faults.push_back({"overload", "sink at 100/s", 1000, 3000});
+  uint64_t id = 1;
+  // Before and after the fault: not counted. During it: 200 requests, 150 refused at once.
+  request(run, id++, "sink", "chaos", 500, 1, true);
+  for (double t = 1000; t < 3000; t += 10)
+    request(run, id++, "sink", "chaos", t, 1, static_cast<int>(t) % 40 == 0, "rejected");
+  request(run, id++, "sink", "chaos", 3500, 1, false, "call_timeout");
+  request(run, id++, "echo", "chaos", 2000, 1, false, "call_timeout");  // another service
+  auto v = evaluate(run, {});
+  auto& c = get(v, "overload sink at 100/s @1000ms");
+  EXPECT_TRUE(c.ok) << c.figure;
+  EXPECT_EQ(c.figure, "200 sent, 50 ok (25/s), 150 refused, 0 timed out or unanswered");
+  EXPECT_EQ(c.detail, "answers: 50 ok, 150 rejected");
+  // A request the caller gave up on, or one never answered, fails it.
+  request(run, id++, "sink#1", "chaos", 2500, 1000, false, "call_timeout");
+  run.history.push_back({id++, "sink", op_kind::invoke, "chaos", 2600, {}, 0});
+  auto v2 = evaluate(run, {});
+  auto& failed = get(v2, "overload sink at 100/s @1000ms");
+  EXPECT_FALSE(failed.ok);
+  EXPECT_EQ(failed.figure, "202 sent, 50 ok (25/s), 150 refused, 2 timed out or unanswered");
+  // No request at all during the fault: nothing was shown.
+  chaos_record idle;
+  idle.faults.push_back({"overload", "sink at 100/s", 1000, 3000});
+  auto v3 = evaluate(idle, {});
+  EXPECT_FALSE(get(v3, "overload sink at 100/s @1000ms").ok);
+}
+
 TEST(chaos_records, json_round_trip_of_every_record) {
   auto round_trip = [](const auto& x) {
     auto line = json(x).dump();

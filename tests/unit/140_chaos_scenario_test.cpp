@@ -355,6 +355,30 @@ TEST(chaos_scenario_errors, fault_values) {
                "s.toml:9: faults[0].ms:", "must be >=");
 }
 
+TEST(chaos_scenario_errors, overload) {
+  const std::string o = "at_s = 1\nkind = \"overload\"\nservice = \"sink\"\n";  // lines 6-8
+  EXPECT_ERROR(head + fsec(o + "for_s = 5\n"), "s.toml:5: faults[0].rate_per_s:",
+               "missing (kind = \"overload\" needs service, rate_per_s, for_s)");
+  EXPECT_ERROR(head + fsec(o + "for_s = 5\nrate_per_s = 0\n"), "s.toml:10: faults[0].rate_per_s:",
+               "must be >= 0.001");
+  EXPECT_ERROR(head + fsec(o + "for_s = 5\nrate_per_s = 10\nnode = \"n1\"\n"),
+               "s.toml:11: faults[0].node:", "not allowed with kind = \"overload\"");
+  EXPECT_ERROR(head + "[gremlin]\nkinds = [\"overload\"]\n", "s.toml:6: gremlin.kinds[0]:",
+               "overload is not a gremlin kind");
+  // It holds no node: a pause of any node may share its window.
+  auto sc = parse_chaos_scenario(head + fsec(o + "for_s = 5\nrate_per_s = 2000\n")
+                                   + fsec("at_s = 2\nkind = \"pause_node\"\nnode = \"n1\"\nfor_s = 1\n"),
+                                 "s.toml");
+  ASSERT_TRUE(sc) << warden::config_error_text(sc.error());
+  auto xs = expand_faults(*sc, 1);
+  ASSERT_EQ(xs.size(), 2u);
+  EXPECT_EQ(xs[0].kind, fault_kind::overload);
+  EXPECT_TRUE(xs[0].nodes.empty());
+  EXPECT_EQ(xs[0].end_ms, 6000);
+  EXPECT_EQ(xs[0].target_text(), "sink at 2000/s");
+  EXPECT_EQ(to_report_fault(xs[0]).end_ms, 6000.0);
+}
+
 TEST(chaos_scenario_errors, partitions) {
   const std::string p = "at_s = 1\nkind = \"partition\"\nfor_s = 1\n";  // lines 6-8
   EXPECT_ERROR(head + fsec(p), "s.toml:5: faults[0].groups:", "missing (groups = ");
@@ -595,7 +619,10 @@ TEST(chaos_expand, property_over_200_seeds) {
       ++seen[f.kind];
   }
   for (auto k : all_fault_kinds())
-    EXPECT_GT(seen[k], 0) << to_string(k);
+    if (k != fault_kind::overload) {  // not a gremlin kind
+      EXPECT_GT(seen[k], 0) << to_string(k);
+    }
+  EXPECT_EQ(seen[fault_kind::overload], 0);
   EXPECT_GT(sizes.size(), 1u);
 }
 
@@ -619,11 +646,13 @@ TEST(chaos_expand, gremlin_never_downs_a_majority_of_three) {
 
 TEST(chaos_scenario, shipped_scenarios_load_and_expand) {
   const std::string dir = std::string{WARDEN_SOURCE_DIR} + "/demo/chaos/";
-  for (auto file : {"kill-node.toml", "pause-node.toml", "partition-halves.toml", "gremlin.toml"}) {
+  for (auto file : {"kill-node.toml", "pause-node.toml", "partition-halves.toml", "gremlin.toml",
+                    "overload.toml"}) {
     SCOPED_TRACE(file);
     auto sc = load_chaos_scenario(dir + file);
     ASSERT_TRUE(sc) << warden::config_error_text(sc.error());
-    EXPECT_EQ(sc->cluster.tree, dir + "tree.toml");
+    EXPECT_EQ(sc->cluster.tree,
+              dir + (std::string{file} == "overload.toml" ? "overload-tree.toml" : "tree.toml"));
     auto xs = expand_faults(*sc, sc->seed.value_or(1));
     ASSERT_FALSE(xs.empty());
     EXPECT_EQ(xs, expand_faults(*sc, sc->seed.value_or(1)));
@@ -644,4 +673,8 @@ TEST(chaos_scenario, shipped_scenarios_load_and_expand) {
   auto tree = warden::load_tree_file(kill.cluster.tree, catalog);
   ASSERT_TRUE(tree) << warden::config_error_text(tree.error());
   EXPECT_EQ(tree->cluster_services.size(), 2u);
+  auto over = *load_chaos_scenario(dir + "overload.toml");
+  auto over_tree = warden::load_tree_file(over.cluster.tree, catalog);
+  ASSERT_TRUE(over_tree) << warden::config_error_text(over_tree.error());
+  EXPECT_EQ(over_tree->cluster_services.size(), 3u);
 }

@@ -38,6 +38,7 @@ namespace warden::chaos {
 /// the end), kill_service (kill one service actor). Link faults, through the tool's TCP
 /// proxies between nodes, both directions of a pair: cut_link, latency, jitter, loss,
 /// reset (close the pair's connections once). partition: cut every link between groups.
+/// overload: the tool's client sends `rate_per_s` more requests a second to a service.
 enum class fault_kind : uint8_t {
   kill_node,
   pause_node,
@@ -48,6 +49,7 @@ enum class fault_kind : uint8_t {
   loss,
   reset,
   kill_service,
+  overload,
 };
 
 /// Every kind, in declaration order.
@@ -99,13 +101,15 @@ struct fault_spec {
   int64_t at_ms = 0;
   std::optional<int64_t> for_ms;           ///< duration kinds only (required there)
   std::string node;                        ///< kill_node, pause_node, kill_service
-  std::string service;                     ///< kill_service: a child path or a name
+  std::string service;                     ///< kill_service: a child path or a name;
+                                           ///< overload: a cluster service's name
   std::vector<std::string> link;           ///< link kinds: two distinct nodes
   std::vector<std::vector<std::string>> groups;  ///< partition (empty with halves)
   bool halves = false;                     ///< partition: first ceil(N/2) nodes vs the rest
   double ms = 0;                           ///< latency, jitter
   double probability = 0;                  ///< loss: 0 < p <= 1
   std::optional<int64_t> restart_after_ms; ///< kill_node: the tool restarts the node then
+  double rate_per_s = 0;                   ///< overload: extra requests per second
   int line = 0;                            ///< where it was declared
 };
 
@@ -161,7 +165,7 @@ struct scheduled_fault {
   /// node, group by group.
   std::vector<std::string> nodes;
   std::vector<std::vector<std::string>> groups;  ///< partition, halves resolved
-  std::string service;                           ///< kill_service
+  std::string service;                           ///< kill_service, overload
   /// The window the fault holds its nodes: start to when the tool undoes it (resume,
   /// heal, restore, restart). Instant kinds end at their start, except kill_node: it holds
   /// its node until the restart, or to the run's end without one.
@@ -170,9 +174,10 @@ struct scheduled_fault {
   bool restart = false;                          ///< kill_node: restart the node at end_ms
   double ms = 0;                                 ///< latency, jitter
   double probability = 0;                        ///< loss
+  double rate_per_s = 0;                         ///< overload
   bool from_gremlin = false;
 
-  /// "n2", "n1,n2 | n3", "n1<->n3", "n2:ledger".
+  /// "n2", "n1,n2 | n3", "n1<->n3", "n2:ledger", "slow at 2000/s".
   std::string target_text() const;
 
   bool operator==(const scheduled_fault&) const = default;
