@@ -150,15 +150,11 @@ void circuit_breaker::publish(event_kind kind, std::string detail, const caf::er
 namespace {
 
 /// The listed breakers of one actor system (weak: a breaker goes when its users drop it).
-class breaker_directory final : public caf::monitorable_actor {
+class breaker_directory final : public detail::system_object {
 public:
-  explicit breaker_directory(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {}
+  explicit breaker_directory(caf::actor_config& cfg) : detail::system_object(cfg) {}
 
   const char* name() const override { return "warden.breakers"; }
-
-  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
-    bounce(what);
-  }
 
   void add(const std::shared_ptr<shared_circuit_breaker>& x) {
     std::lock_guard<std::mutex> guard{mtx_};

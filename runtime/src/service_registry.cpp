@@ -150,16 +150,12 @@ private:
   uint64_t rejected_ = 0;
 };
 
-/// All names of one actor system. Never receives messages.
-class name_registry final : public caf::monitorable_actor {
+/// All names of one actor system.
+class name_registry final : public detail::system_object {
 public:
-  explicit name_registry(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {}
+  explicit name_registry(caf::actor_config& cfg) : detail::system_object(cfg) {}
 
   const char* name() const override { return "warden.names"; }
-
-  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
-    bounce(what);
-  }
 
   name_proxy* find(const std::string& name) {
     std::lock_guard<std::mutex> guard{mtx_};

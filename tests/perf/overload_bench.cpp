@@ -16,7 +16,8 @@
 // (sec::request_timeout), so an answer after that never counts. Goodput = ok answers
 // received while sending / sending time. "caf": requests go straight to the service
 // (unbounded mailbox). "warden": they go to a regulator front (warden::spawn_regulator)
-// with a counter limit of 1 and a FIFO queue of 2; the excess is answered errc::rejected
+// with a counter limit of 2 (the next request waits in the service's mailbox, so the service
+// never idles between two) and a FIFO queue of 1; the excess is answered errc::rejected
 // (queue full) or errc::queue_timeout. "warden_detached": the same with the service spawned
 // detached (its own thread), as CAF advises for an actor that hogs the CPU: on the
 // cooperative scheduler the service's 1 ms spins hold up whatever shares its worker, the
@@ -81,8 +82,8 @@ struct settings {
   int service_us = 1000;         // busy work per request: capacity 1e6 / service_us per s
   int call_timeout_ms = 1000;    // the caller's timeout
   double duration_s = 60;        // sending time per level
-  double limit = 1;              // regulator: one request in the service at a time
-  size_t max_size = 2;           // regulator: waiters at most
+  double limit = 2;              // regulator: one request running, the next one ready
+  size_t max_size = 1;           // regulator: waiters at most
   int max_time_ms = 100;         // regulator: longest wait
   int codel_target_ms = 0;       // 0: no CoDel
   int codel_interval_ms = 20;

@@ -15,9 +15,19 @@
 
 namespace warden::detail {
 
+/// The base of per-system objects: an actor only for its place in CAF's registry (and so
+/// its lifetime), used by direct calls; a message sent to it bounces.
+class system_object : public caf::monitorable_actor {
+public:
+  explicit system_object(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {}
+
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
+    bounce(what);
+  }
+};
+
 /// The `T` of `sys`, made on first use. It is kept in CAF's registry under `key`, so it lives
-/// and dies with the system. `T` is a caf::monitorable_actor constructible from an
-/// actor_config, used by direct calls only (it never receives messages).
+/// and dies with the system. `T` is a `system_object` constructible from an actor_config.
 template <class T>
 T& system_singleton(caf::actor_system& sys, caf::atom_value key) {
   static std::mutex creation;
@@ -33,16 +43,12 @@ T& system_singleton(caf::actor_system& sys, caf::atom_value key) {
 }
 
 /// The running actors of one kind in a system (for the management endpoint). Weak: it keeps
-/// nobody alive. Never receives messages.
-class actor_directory final : public caf::monitorable_actor {
+/// nobody alive.
+class actor_directory final : public system_object {
 public:
-  explicit actor_directory(caf::actor_config& cfg) : caf::monitorable_actor(cfg) {}
+  explicit actor_directory(caf::actor_config& cfg) : system_object(cfg) {}
 
   const char* name() const override { return "warden.directory"; }
-
-  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
-    bounce(what);
-  }
 
   /// Lists `self` until it terminates.
   static void list_while_running(caf::local_actor* self, caf::atom_value key) {
