@@ -608,7 +608,8 @@ private:
     return to_regulator_settings(s);
   }
 
-  caf::expected<overflow_policy> read_overflow(const toml::node& n, const std::string& field) const {
+  caf::expected<overflow_policy> read_overflow(const toml::node& n,
+                                               const std::string& field) const {
     return read_enum<overflow_policy>(n, field, {{"reject_new", overflow_policy::reject_new},
                                                  {"drop_oldest", overflow_policy::drop_oldest},
                                                  {"keep_old", overflow_policy::keep_old}});

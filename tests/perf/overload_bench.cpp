@@ -21,7 +21,8 @@
 // (queue full) or errc::queue_timeout. "warden_detached": the same with the service spawned
 // detached (its own thread), as CAF advises for an actor that hogs the CPU: on the
 // cooperative scheduler the service's 1 ms spins hold up whatever shares its worker, the
-// front included, which is most of the rejection latency at 100x on 2 cores. Each (system, level) runs in a fresh child process
+// front included, which is most of the rejection latency at 100x on 2 cores. Each
+// (system, level) runs in a fresh child process
 // so the peak RSS (sampled every 100 ms from /proc/self/statm, minus the RSS before the
 // load) belongs to that level alone; a raw CAF level stops early when its RSS grew past the
 // cap (2 GiB).

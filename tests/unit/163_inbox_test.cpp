@@ -127,7 +127,8 @@ init_result recorder(service_actor* self, std::shared_ptr<std::vector<int>> got)
 class inbox_test : public test::deterministic {
 protected:
   caf::actor start_inbox(const inbox_settings& s) {
-    sup = start_ok(flags(), {child_spec{.id = "ingest", .start = with_inbox(service(recorder, got), s)}});
+    auto start = with_inbox(service(recorder, got), s);
+    sup = start_ok(flags(), {child_spec{.id = "ingest", .start = std::move(start)}});
     return child_of(sup, "ingest");
   }
 
@@ -250,7 +251,8 @@ call_timeout_ms = 900
   };
   bad("size = 3\n", "t.toml:5: children[0].inbox.size: unknown key");
   bad("overflow = \"drop_newest\"\n",
-      "children[0].inbox.overflow: \"drop_newest\" is not one of: reject_new, drop_oldest, keep_old");
+      "children[0].inbox.overflow: \"drop_newest\" is not one of: reject_new, drop_oldest, "
+      "keep_old");
   bad("capacity = -1\n", "children[0].inbox.capacity: must be >= 0");
   bad("in_flight = 0\n", "children[0].inbox.in_flight: must be >= 1");
   bad("max_wait_ms = 0\n", "children[0].inbox.max_wait_ms: must be >= 1");

@@ -7,11 +7,11 @@
 /// the service handled the one before: the service's own mailbox never holds more than
 /// `in_flight` of them. What a full inbox does follows Erlang's `pobox`:
 ///
-/// | overflow      | the loser            | a call (request) learns               | a one-way message  |
-/// |---------------|----------------------|----------------------------------------|--------------------|
-/// | `reject_new`  | the new message      | `errc::rejected` at once: back pressure | dropped, counted   |
-/// | `drop_oldest` | the oldest waiting   | `errc::rejected` (the oldest's caller)  | dropped, counted   |
-/// | `keep_old`    | the new message      | as reject_new (calls are never dropped silently) | dropped, counted |
+/// - `reject_new`: the new message loses. A call gets `errc::rejected` at once (back
+///   pressure); a one-way message is dropped and counted.
+/// - `drop_oldest`: the oldest waiting message loses. Its call gets `errc::rejected`; a
+///   one-way one is dropped and counted.
+/// - `keep_old`: as reject_new (pobox's name): calls are never dropped silently.
 ///
 /// A message waits at most `max_wait` (a call then gets `errc::queue_timeout`): a sender
 /// inside the node sees either the answer, a full answer, or the end of a bounded wait. The

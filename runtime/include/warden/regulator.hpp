@@ -34,7 +34,7 @@
 /// | `max_size`        | 1000      | waiters at most; 0 = no queue (reject at once)           |
 /// | `max_time`        | 1 s       | longest wait (never infinite)                            |
 /// | `order`           | fifo      | fifo, or lifo (newest first)                             |
-/// | `overflow`        | by order  | full queue: fifo rejects the newcomer (reject_new), lifo drops the oldest (drop_oldest); keep_old = reject_new |
+/// | `overflow`        | by order  | full queue: reject_new (fifo), drop_oldest (lifo)        |
 /// | `codel`           | off       | CoDel on the queue: `target` 5 ms, `interval` 100 ms     |
 /// | `samplers`        | none      | feedback sources                                         |
 /// | `feedback_step`   | 0.25      | share of `limit` removed per sampler level               |
