@@ -389,77 +389,75 @@ caf::expected<start_function> make_ignores_shutdown(const service_params& p) {
   return service(ignores_shutdown, p.child_path);
 }
 
+/// The duration parameter `key` (default `fallback`), which must be > 0.
+caf::expected<std::chrono::milliseconds> positive_duration(const service_params& p,
+                                                           const std::string& key,
+                                                           std::chrono::milliseconds fallback) {
+  auto x = p.get_duration(key, fallback);
+  if (x && x->count() <= 0)
+    return make_error(errc::bad_config, key, std::string{"must be > 0"});
+  return x;
+}
+
+/// The required string parameter `target`; `what` says what it names.
+caf::expected<std::string> required_target(const service_params& p, const char* what) {
+  auto x = p.get_string("target", "");
+  if (x && x->empty())
+    return make_error(errc::bad_config, std::string{"target"},
+                      std::string{what} + "; required");
+  return x;
+}
+
 caf::expected<start_function> make_ticker(const service_params& p) {
-  auto interval = p.get_duration("interval_ms", std::chrono::milliseconds{100});
+  auto interval = positive_duration(p, "interval_ms", std::chrono::milliseconds{100});
   if (!interval)
     return interval.error();
-  if (interval->count() <= 0)
-    return make_error(errc::bad_config, std::string{"interval_ms"}, std::string{"must be > 0"});
   return service(ticker, p.child_path, *interval);
 }
 
 caf::expected<start_function> make_caller(const service_params& p) {
-  auto target = p.get_string("target", "");
+  auto target = required_target(p, "names the cluster service to call");
   if (!target)
     return target.error();
-  if (target->empty())
-    return make_error(errc::bad_config, std::string{"target"},
-                      std::string{"names the cluster service to call; required"});
   auto message = p.get_string("message", "add");
   if (!message)
     return message.error();
-  auto interval = p.get_duration("interval_ms", std::chrono::milliseconds{200});
-  auto timeout = p.get_duration("timeout_ms", std::chrono::milliseconds{1000});
-  auto report = p.get_duration("report_ms", std::chrono::milliseconds{2000});
-  for (auto* x : {&interval, &timeout, &report}) {
+  caller_breaker cb;
+  auto interval = positive_duration(p, "interval_ms", std::chrono::milliseconds{200});
+  auto timeout = positive_duration(p, "timeout_ms", std::chrono::milliseconds{1000});
+  auto report = positive_duration(p, "report_ms", std::chrono::milliseconds{2000});
+  auto reset = positive_duration(p, "breaker_reset_ms", cb.reset);
+  for (auto* x : {&interval, &timeout, &report, &reset})
     if (!*x)
       return x->error();
-    if ((*x)->count() <= 0)
-      return make_error(errc::bad_config, std::string{"interval_ms, timeout_ms, report_ms"},
-                        std::string{"must be > 0"});
-  }
-  caller_breaker cb;
   auto failures = p.get_int("breaker_failures", 0, 0, 1000000);
   if (!failures)
     return failures.error();
   cb.failures = static_cast<uint32_t>(*failures);
-  auto reset = p.get_duration("breaker_reset_ms", cb.reset);
-  if (!reset)
-    return reset.error();
-  if (reset->count() <= 0)
-    return make_error(errc::bad_config, std::string{"breaker_reset_ms"},
-                      std::string{"must be > 0"});
   cb.reset = *reset;
   return service(caller, p.child_path, *target, *message, *interval, *timeout, *report, cb);
 }
 
 caf::expected<start_function> make_slow(const service_params& p) {
-  auto work = p.get_duration("work_ms", std::chrono::milliseconds{10});
+  auto work = positive_duration(p, "work_ms", std::chrono::milliseconds{10});
   if (!work)
     return work.error();
-  if (work->count() <= 0)
-    return make_error(errc::bad_config, std::string{"work_ms"}, std::string{"must be > 0"});
   return service(slow, p.child_path, *work);
 }
 
 caf::expected<start_function> make_producer(const service_params& p) {
-  auto target = p.get_string("target", "");
+  auto target = required_target(p, "names the consumer to feed");
   if (!target)
     return target.error();
-  if (target->empty())
-    return make_error(errc::bad_config, std::string{"target"},
-                      std::string{"names the consumer to feed; required"});
   auto rate = p.get_int("rate_per_s", 1000, 1, 1000000);
   auto buffer = p.get_int("buffer", 1000, 1, 100000000);
   auto window = p.get_int("max_in_flight", 64, 1, 1000000);
   for (auto* x : {&rate, &buffer, &window})
     if (!*x)
       return x->error();
-  auto report = p.get_duration("report_ms", std::chrono::milliseconds{1000});
+  auto report = positive_duration(p, "report_ms", std::chrono::milliseconds{1000});
   if (!report)
     return report.error();
-  if (report->count() <= 0)
-    return make_error(errc::bad_config, std::string{"report_ms"}, std::string{"must be > 0"});
   flow_settings fs;
   fs.name = p.child_path;
   fs.buffer = static_cast<size_t>(*buffer);

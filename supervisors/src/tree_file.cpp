@@ -457,14 +457,24 @@ private:
     return {};
   }
 
-  // `[children.regulator]`: the child behind its own regulator (regulator.hpp).
-  caf::expected<regulator_settings> read_regulator(const toml::node& n, const std::string& field,
-                                                   const std::string& name) const {
+  /// `n` as a table whose keys are all in `keys`.
+  caf::expected<const toml::table*> read_table(const toml::node& n, const std::string& field,
+                                               const std::vector<std::string>& keys) const {
     auto* t = n.as_table();
     if (t == nullptr)
       return fail(line_of(n), field, fmt::format("expected a table, got {}", toml_type_name(n)));
-    if (auto err = check_keys(*t, field + ".", regulator_keys))
+    if (auto err = check_keys(*t, field + ".", keys))
       return err;
+    return t;
+  }
+
+  // `[children.regulator]`: the child behind its own regulator (regulator.hpp).
+  caf::expected<regulator_settings> read_regulator(const toml::node& n, const std::string& field,
+                                                   const std::string& name) const {
+    auto table = read_table(n, field, regulator_keys);
+    if (!table)
+      return table.error();
+    auto* t = *table;
     regulator_settings s;
     s.name = name;
     auto millis = [&](const char* key, caf::timespan& out, int64_t min = 1) {
@@ -538,13 +548,10 @@ private:
       s.feedback_step = *v;
     }
     if (auto* x = t->get("samplers")) {
-      auto* st = x->as_table();
-      if (st == nullptr)
-        return fail(line_of(*x), field + ".samplers",
-                    fmt::format("expected a table, got {}", toml_type_name(*x)));
-      if (auto err = check_keys(*st, field + ".samplers.", sampler_keys))
-        return err;
-      for (auto&& [key, value] : *st) {
+      auto st = read_table(*x, field + ".samplers", sampler_keys);
+      if (!st)
+        return st.error();
+      for (auto&& [key, value] : **st) {
         auto sub = field + ".samplers." + std::string{key.str()};
         auto* arr = value.as_array();
         if (arr == nullptr || arr->empty())
@@ -576,11 +583,10 @@ private:
   // `[children.inbox]`: the child behind a bounded inbox (inbox.hpp).
   caf::expected<regulator_settings> read_inbox(const toml::node& n, const std::string& field,
                                                const std::string& name) const {
-    auto* t = n.as_table();
-    if (t == nullptr)
-      return fail(line_of(n), field, fmt::format("expected a table, got {}", toml_type_name(n)));
-    if (auto err = check_keys(*t, field + ".", inbox_keys))
-      return err;
+    auto table = read_table(n, field, inbox_keys);
+    if (!table)
+      return table.error();
+    auto* t = *table;
     inbox_settings s;
     s.name = name;
     if (auto* x = t->get("capacity")) {
