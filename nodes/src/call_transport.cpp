@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "internal/call_frames.hpp"
+#include "internal/lost_proxy.hpp"
 #include "internal/node_protocol.hpp"
 #include "warden/errors.hpp"
 #include "warden/node_config.hpp"
@@ -138,8 +139,9 @@ std::vector<char> string_body(const std::string& x) {
   return body;
 }
 
-/// A connected socket to `to`, or -1 after `timeout`.
-int dial(const endpoint& to, std::chrono::milliseconds timeout) {
+/// A connected socket to `to`, or -1 after `timeout`; `refused`: nothing listens there.
+int dial(const endpoint& to, std::chrono::milliseconds timeout, bool& refused) {
+  refused = false;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -149,12 +151,13 @@ int dial(const endpoint& to, std::chrono::milliseconds timeout) {
   int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   bool ok = fd >= 0;
   if (ok && ::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    ok = errno == EINPROGRESS;
+    int err = errno;
+    ok = err == EINPROGRESS;
     pollfd p{fd, POLLOUT, 0};
     ok = ok && ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
-    int err = 0;
     socklen_t len = sizeof(err);
     ok = ok && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    refused = err == ECONNREFUSED;
   }
   ::freeaddrinfo(res);
   if (!ok) {
@@ -173,7 +176,7 @@ int dial(const endpoint& to, std::chrono::milliseconds timeout) {
 /// Counters shared by the transport and its connections (which may outlive it briefly).
 struct call_counters {
   std::atomic<uint64_t> requests_sent{0}, sends_sent{0}, replies_received{0},
-    frames_served{0}, slow_decodes{0}, fallbacks{0}, dials{0}, rejected{0};
+    frames_served{0}, slow_decodes{0}, fallbacks{0}, dials{0}, rejected{0}, owner_gone{0};
 };
 
 namespace {
@@ -520,7 +523,14 @@ struct call_transport::impl : std::enable_shared_from_this<call_transport::impl>
   std::vector<std::shared_ptr<connection>> connections;
   std::map<std::string, std::shared_ptr<connection>> clients;  // by owner_key
   std::set<std::string> dialing;
-  std::map<std::string, steady::time_point> dial_failed;
+  /// Until when calls to an owner do not dial, and whether it counts as gone meanwhile.
+  struct failed_dial {
+    steady::time_point until;
+    bool owner_gone = false;
+  };
+  std::map<std::string, failed_dial> dial_failed;
+  /// When this node found its connection to an owner closed (kept for `redial_after`).
+  std::map<std::string, steady::time_point> lost;
   std::map<std::string, caf::actor> proxies;
 
   void reject(const std::string& address, const std::string& reason) {
@@ -692,9 +702,12 @@ struct call_transport::impl : std::enable_shared_from_this<call_transport::impl>
   // -- calling side ----------------------------------------------------------------------
 
   /// The connection to `owner`'s call port: open, freshly dialed, or null (then the
-  /// caller uses CAF's transport).
-  std::shared_ptr<connection> connection_to(const member_info& owner) {
+  /// caller uses CAF's transport, unless `owner_gone`: the connection closed and the call
+  /// port refuses a new one, so the owner's process is most likely gone).
+  std::shared_ptr<connection> connection_to(const member_info& owner, bool& owner_gone) {
+    owner_gone = false;
     auto key = owner_key(owner);
+    auto now = steady::now();
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (stopping)
@@ -703,25 +716,37 @@ struct call_transport::impl : std::enable_shared_from_this<call_transport::impl>
         if (!i->second->closed)
           return i->second;
         clients.erase(i);
+        std::erase_if(lost, [&](auto& x) { return now - x.second >= cfg.redial_after; });
+        lost[key] = now;
       }
-      if (auto i = dial_failed.find(key); i != dial_failed.end() && steady::now() < i->second)
+      if (auto i = dial_failed.find(key); i != dial_failed.end() && now < i->second.until) {
+        owner_gone = i->second.owner_gone;
         return nullptr;
+      }
       // A hung node accepts TCP but never answers the hello: do not stall callers on it.
       if (!is_up(owner))
         return nullptr;
       if (!dialing.insert(key).second)
         return nullptr;  // another caller is dialing: this call goes the CAF way
     }
-    auto conn = open(owner);
+    bool refused = false;
+    auto conn = open(owner, refused);
     std::lock_guard<std::mutex> guard{mtx};
     dialing.erase(key);
     if (!conn || stopping) {
-      dial_failed[key] = steady::now() + cfg.redial_after;
+      // A call port that refuses right after its connection closed: the process is gone
+      // (its ports close with it) or stopping. Only then, since a firewall may refuse too.
+      auto i = lost.find(key);
+      owner_gone = refused && i != lost.end() && now - i->second < cfg.redial_after;
+      if (i != lost.end() && !owner_gone)
+        lost.erase(i);
+      dial_failed[key] = {steady::now() + cfg.redial_after, owner_gone};
       if (conn)
         conn->close();
       return nullptr;
     }
     dial_failed.erase(key);
+    lost.erase(key);
     reap();
     connections.push_back(conn);
     clients[key] = conn;
@@ -742,15 +767,17 @@ struct call_transport::impl : std::enable_shared_from_this<call_transport::impl>
     return false;
   }
 
-  /// Dials and authenticates; null on any failure (the caller falls back to CAF).
-  std::shared_ptr<connection> open(const member_info& owner) {
+  /// Dials and authenticates; null on any failure (the caller falls back to CAF);
+  /// `refused`: nothing listens on the call port.
+  std::shared_ptr<connection> open(const member_info& owner, bool& refused) {
+    refused = false;
     auto to = endpoint::parse(owner.calls);
     if (!to)
       return nullptr;
     if (auto i = cfg.connect_via.find(to->to_string()); i != cfg.connect_via.end())
       to = endpoint::parse(i->second);
     ++counters->dials;
-    int fd = dial(*to, cfg.handshake_timeout);
+    int fd = dial(*to, cfg.handshake_timeout, refused);
     if (fd < 0)
       return nullptr;
     set_send_timeout(fd, cfg.write_timeout);
@@ -842,6 +869,30 @@ struct call_transport::impl : std::enable_shared_from_this<call_transport::impl>
     return conn.pending.erase(id) == 0;
   }
 
+  /// Writes `what` to `owner`'s call port, over a fresh connection if the open one closes
+  /// meanwhile; false (and `what` untouched) when it must go CAF's way instead. A request
+  /// to an owner that looks gone is answered `sec::request_receiver_down` at once: sent
+  /// CAF's way, it could vanish unanswered into the connection CAF has not yet seen close.
+  bool try_forward(const member_info& owner, const std::string& name,
+                   caf::mailbox_element_ptr& what) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool owner_gone = false;
+      auto conn = connection_to(owner, owner_gone);
+      if (!conn) {
+        if (!owner_gone || !what->mid.is_request())
+          return false;
+        ++counters->owner_gone;
+        internal::bounce(*what, nullptr);
+        return true;
+      }
+      if (forward(*conn, name, what))
+        return true;
+      if (!conn->closed)
+        return false;  // e.g. an unregistered type: CAF's path reports it its own way
+    }
+    return false;
+  }
+
   void stop() {
     if (stopping.exchange(true))
       return;
@@ -883,12 +934,11 @@ public:
 
   void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* context) override {
     if (auto t = transport_.lock()) {
-      if (what->stages.empty())
-        if (auto conn = t->connection_to(owner_); conn && t->forward(*conn, name_, what))
-          return;
+      if (what->stages.empty() && t->try_forward(owner_, name_, what))
+        return;
       ++t->counters->fallbacks;
     }
-    fallback_->enqueue(std::move(what), context);
+    internal::enqueue_or_bounce(fallback_, std::move(what), context);
   }
 
   const char* name() const override {
@@ -979,7 +1029,7 @@ caf::actor call_transport::route(const name_entry& entry) {
 call_transport_stats call_transport::stats() const {
   auto& c = *impl_->counters;
   return {c.requests_sent, c.sends_sent, c.replies_received, c.frames_served,
-          c.slow_decodes, c.fallbacks, c.dials, c.rejected};
+          c.slow_decodes, c.fallbacks, c.dials, c.rejected, c.owner_gone};
 }
 
 std::shared_ptr<call_transport> call_transport_of(caf::actor_system& sys) {

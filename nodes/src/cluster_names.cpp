@@ -10,6 +10,7 @@
 #include "warden/atoms.hpp"
 #include "warden/call_transport.hpp"
 #include "warden/exit_reasons.hpp"
+#include "internal/lost_proxy.hpp"
 #include "internal/node_protocol.hpp"
 #include "warden/node_agent.hpp"
 
@@ -87,9 +88,12 @@ caf::expected<caf::actor> whereis(caf::actor_system& sys, const std::string& nam
 }
 
 caf::expected<caf::actor> call_route(caf::actor_system& sys, const std::string& name) {
-  return with_entry(sys, name, [&sys](const name_entry& entry) {
-    auto transport = call_transport_of(sys);
-    return transport ? transport->route(entry) : entry.target;
+  return with_entry(sys, name, [&](const name_entry& entry) -> caf::expected<caf::actor> {
+    if (auto transport = call_transport_of(sys))
+      return transport->route(entry);  // its proxy bounces what CAF would lose
+    if (internal::is_gone(entry.target))
+      return cluster_call_error(sys, name, caf::sec::request_receiver_down);
+    return entry.target;
   });
 }
 

@@ -18,6 +18,7 @@
 #include <caf/io/middleman.hpp>
 #include <fmt/format.h>
 
+#include "internal/lost_proxy.hpp"
 #include "internal/node_protocol.hpp"
 #include "internal/process_probe.hpp"
 #include "warden/atoms.hpp"
@@ -1358,8 +1359,11 @@ private:
       return make_error(errc::unknown_name, "no service is registered as \"" + name + "\"");
     }
     // Hand the request on with its sender and id: the answer goes straight back.
-    i->second.target->enqueue(current_sender(), current_message_id(), std::move(msg),
-                              context());
+    internal::enqueue_or_bounce(i->second.target,
+                                caf::make_mailbox_element(current_sender(),
+                                                          current_message_id(), {},
+                                                          std::move(msg)),
+                                context());
     return caf::delegated<caf::message>{};
   }
 

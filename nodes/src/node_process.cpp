@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -53,32 +54,69 @@ std::chrono::milliseconds deadline::left() const {
   return std::max(d, std::chrono::milliseconds{0});
 }
 
+namespace {
+
+/// The first port of the kernel's ephemeral range (ip_local_port_range), where port-0
+/// binds and outgoing connections land.
+int ephemeral_low() {
+  std::ifstream in{"/proc/sys/net/ipv4/ip_local_port_range"};
+  int low = 32768;
+  in >> low;
+  return low;
+}
+
+/// A socket bound to 127.0.0.1:`port` (0: any), or -1.
+int bind_loopback(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    throw std::system_error(errno, std::generic_category(), "free_ports: socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+} // namespace
+
 std::vector<uint16_t> free_ports(std::size_t n) {
+  // Below the ephemeral range when it leaves room: there, only another process picking
+  // the same way can take a port between this pick and the node's bind, and a random
+  // pick out of thousands makes that rare.
+  constexpr int lowest = 10000;
+  constexpr int tries_per_port = 100;
+  auto below = ephemeral_low();
   std::vector<int> fds;
   std::vector<uint16_t> ports;
-  auto close_all = [&] {
-    for (int fd : fds)
-      ::close(fd);
-  };
+  std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<int> pick{lowest, std::max(lowest, below - 1)};
   for (std::size_t i = 0; i < n; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      close_all();
-      throw std::system_error(errno, std::generic_category(), "free_ports: socket");
+    int fd = -1;
+    uint16_t port = 0;
+    for (int t = 0; fd < 0 && below - lowest >= 1000 && t < tries_per_port; ++t) {
+      port = static_cast<uint16_t>(pick(rng));
+      fd = bind_loopback(port);
+    }
+    if (fd < 0) {  // no room below the ephemeral range: any free port
+      fd = bind_loopback(0);
+      sockaddr_in a{};
+      socklen_t len = sizeof(a);
+      if (fd < 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        for (int x : fds)
+          ::close(x);
+        throw std::system_error(errno, std::generic_category(), "free_ports: bind");
+      }
+      port = ntohs(a.sin_port);
     }
     fds.push_back(fd);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      close_all();
-      throw std::system_error(errno, std::generic_category(), "free_ports: bind");
-    }
-    ports.push_back(ntohs(a.sin_port));
+    ports.push_back(port);
   }
-  close_all();
+  for (int fd : fds)
+    ::close(fd);
   return ports;
 }
 

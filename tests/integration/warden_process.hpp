@@ -22,6 +22,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -33,7 +34,8 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 using steady = std::chrono::steady_clock;
 
-/// A fresh directory under $TMPDIR, removed with everything in it at the end.
+/// A fresh directory under $TMPDIR, removed with everything in it at the end (kept when
+/// WARDEN_KEEP_TEST_DIRS is set, as the cluster harness's).
 class temp_dir {
 public:
   temp_dir() {
@@ -44,6 +46,9 @@ public:
     path_ = tmpl;
   }
   ~temp_dir() {
+    if (auto* keep = std::getenv("WARDEN_KEEP_TEST_DIRS");
+        keep != nullptr && *keep != '\0' && std::string_view{keep} != "0")
+      return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }

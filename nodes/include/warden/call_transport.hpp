@@ -13,7 +13,9 @@
 /// `cluster_request`, `cluster_send` and `cluster_client` use it when the name's owner is
 /// another node that advertises a call port; CAF's transport remains the path for
 /// everything else (handles from `whereis`, monitors, links, the node agents), and the
-/// fallback when the call port cannot be reached (the next try waits `redial_after`).
+/// fallback when the call port cannot be reached (the next try waits `redial_after`). A
+/// request whose owner looks gone (its connection closed and the call port now refuses)
+/// is answered `sec::request_receiver_down` at once instead: CAF's path could lose it.
 /// Messages keep their order per caller and target name, as with CAF.
 ///
 /// What differs from a send to the remote handle:
@@ -65,7 +67,9 @@ struct call_transport_settings {
   std::chrono::milliseconds handshake_timeout{2000};
   /// A write that cannot finish within this closes the connection (1 s).
   std::chrono::milliseconds write_timeout{1000};
-  /// After a failed dial, calls to that node use CAF's transport this long (1 s).
+  /// After a failed dial, calls to that node use CAF's transport this long (1 s); a
+  /// call port that refuses within this long of its connection closing marks the owner
+  /// gone (requests answered at once) until the next dial.
   std::chrono::milliseconds redial_after{1000};
   /// "To reach X dial Y" (cluster.connect_via, e.g. a test's TCP proxy on a link).
   std::map<std::string, std::string> connect_via;
@@ -88,6 +92,7 @@ struct call_transport_stats {
   uint64_t fallbacks = 0;       ///< messages given to CAF's transport instead
   uint64_t dials = 0;           ///< connections opened by this node
   uint64_t rejected = 0;        ///< connections refused on the call port
+  uint64_t owner_gone = 0;      ///< requests answered at once: their owner looked gone
 };
 
 /// One node's call transport: the listener, the connections, the per-name proxies.

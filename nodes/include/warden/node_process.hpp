@@ -63,9 +63,11 @@ private:
 /// Polling interval of every wait here.
 constexpr std::chrono::milliseconds poll_interval{20};
 
-/// `n` distinct TCP ports free on 127.0.0.1 now: binds n sockets to port 0, keeps them all
-/// until all n are chosen, then closes them. (Another process may still take one before the
-/// test binds it; rare on a test machine.)
+/// `n` distinct TCP ports free on 127.0.0.1 now, picked at random between 10000 and the
+/// kernel's ephemeral range (where port-0 binds and outgoing connections never land; any
+/// free port if that range leaves no room): each is bound until all n are chosen, then
+/// closed. Another process picking the same way may still take one before the node binds
+/// it; rare.
 std::vector<uint16_t> free_ports(std::size_t n);
 
 /// GET http://`host`:`port``path` (connect 300 ms, read 1 s): status and body as JSON (a
