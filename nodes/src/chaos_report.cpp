@@ -507,10 +507,14 @@ check_result check_availability(const chaos_record& run, const chaos_bounds& bou
   size_t invoked = 0;
   size_t ok = 0;
   size_t failed = 0;
+  std::map<std::string, size_t> failed_by_error;  // a refusal under overload is no outage
   for (auto& op : run.history) {
     invoked += op.kind == op_kind::invoke;
     ok += op.kind == op_kind::ok;
-    failed += op.kind == op_kind::fail;
+    if (op.kind == op_kind::fail) {
+      ++failed;
+      ++failed_by_error[op.error];
+    }
   }
   if (invoked == 0)  // a hand-made history may hold outcomes only
     invoked = ok + failed;
@@ -521,7 +525,17 @@ check_result check_availability(const chaos_record& run, const chaos_bounds& bou
   }
   auto share = static_cast<double>(ok) / static_cast<double>(invoked);
   c.figure = fmt::format("{:.2f}% ({}/{})", share * 100, ok, invoked);
-  c.detail = fmt::format("{} failed, {} without an answer", failed, invoked - ok - failed);
+  std::vector<std::pair<size_t, std::string>> by_count;
+  for (auto& [error, n] : failed_by_error)
+    by_count.emplace_back(n, error);
+  std::stable_sort(by_count.begin(), by_count.end(),
+                   [](auto& x, auto& y) { return x.first > y.first; });
+  std::vector<std::string> parts;
+  for (auto& [n, error] : by_count)
+    parts.push_back(fmt::format("{} {}", n, error));
+  c.detail = fmt::format("{} failed{}, {} without an answer", failed,
+                         parts.empty() ? "" : " (" + join(parts, ", ") + ")",
+                         invoked - ok - failed);
   if (bounds.min_availability) {
     c.ok = share >= *bounds.min_availability;
     c.detail += fmt::format(", bound {:.2f}%", *bounds.min_availability * 100);

@@ -277,13 +277,14 @@ TEST(chaos_verdict, the_end_of_a_lasting_fault_has_its_own_recovery) {
 TEST(chaos_verdict, availability_and_latency_bounds) {
   chaos_record run;
   for (uint64_t i = 1; i <= 100; ++i)
-    request(run, i, "s", "n1", static_cast<double>(i) * 10, static_cast<double>(i), i <= 90);
+    request(run, i, "s", "n1", static_cast<double>(i) * 10, static_cast<double>(i), i <= 90,
+            i <= 97 ? "node_down" : "rejected");
   run.history.push_back({101, "s", op_kind::invoke, "n1", 2000, {}, 0});  // never answered
   chaos_bounds bounds;
   auto v = evaluate(run, bounds);
   EXPECT_TRUE(get(v, "availability").ok);  // no bound: reported only
   EXPECT_EQ(get(v, "availability").figure, "89.11% (90/101)");
-  EXPECT_EQ(get(v, "availability").detail, "10 failed, 1 without an answer");
+  EXPECT_EQ(get(v, "availability").detail, "10 failed (7 node_down, 3 rejected), 1 without an answer");
   EXPECT_EQ(get(v, "latency").figure, "p50 45.0 ms, p99 90.0 ms");  // ok latencies 1..90
 
   bounds.min_availability = 0.9;
