@@ -602,68 +602,65 @@ nlohmann::json node::regulation_json() {
   auto regulators = nlohmann::json::array();
   auto buffers = nlohmann::json::array();
   auto breakers = nlohmann::json::array();
-  if (!sys_)
-    return {{"node", self_.name}, {"regulators", regulators}, {"buffers", buffers},
-            {"breakers", breakers}};
-  caf::scoped_actor me{*sys_};
-  // An actor that stopped meanwhile, or is too busy to say, is left out.
-  auto skip = [](const caf::error&) {};
-  for (auto& r : running_regulators(*sys_))
-    me->request(r, regulation_read_timeout, stats_atom::value)
-      .receive(
-        [&](const regulator_stats& st) {
-          regulators.push_back({{"name", st.name},
-                                {"kind", st.kind},
-                                {"overflow", st.overflow},
-                                {"limit", st.limit},
-                                {"effective_limit", st.effective_limit},
-                                {"in_use", st.in_use},
-                                {"queued", st.queued},
-                                {"granted", st.granted},
-                                {"rejected", st.rejected},
-                                {"codel_drops", st.codel_drops},
-                                {"dropped_oldest", st.dropped_oldest},
-                                {"timed_out", st.timed_out},
-                                {"dropped", st.dropped},
-                                {"last_sojourn_ms", st.last_sojourn_ms},
-                                {"max_sojourn_ms", st.max_sojourn_ms},
-                                {"alarm", st.alarm}});
-        },
-        skip);
-  for (auto& b : running_buffers(*sys_))
-    me->request(b, regulation_read_timeout, stats_atom::value)
-      .receive(
-        [&](const buffer_stats& st) {
-          auto& c = st.counters;
-          buffers.push_back({{"name", st.name},
-                             {"policy", to_string(st.policy)},
-                             {"size", st.size},
-                             {"capacity", st.capacity},
-                             {"peak_size", c.peak_size},
-                             {"accepted", c.accepted},
-                             {"taken", c.taken},
-                             {"rejected", c.rejected},
-                             {"dropped", c.dropped()},
-                             {"dropped_new", c.dropped_new},
-                             {"dropped_oldest", c.dropped_oldest},
-                             {"dropped_on_resize", c.dropped_on_resize},
-                             {"timed_out", st.timed_out},
-                             {"waiting_posters", st.waiting_posters},
-                             {"waiting_takers", st.waiting_takers},
-                             {"active", st.active}});
-        },
-        skip);
-  for (auto& b : running_breakers(*sys_)) {
-    auto x = b->snapshot();
-    breakers.push_back(
-      {{"name", x.name},
-       {"state", to_string(x.state)},
-       {"admitted", x.counters.admitted},
-       {"rejected", x.counters.rejected},
-       {"successes", x.counters.successes},
-       {"failures", x.counters.failures},
-       {"opened", x.counters.opened},
-       {"reset_timeout_ms", std::chrono::duration<double, std::milli>(x.reset_timeout).count()}});
+  if (sys_) {
+    caf::scoped_actor me{*sys_};
+    // Asks each actor for its stats; one that stopped meanwhile, or is too busy to say, is
+    // left out.
+    auto ask_each = [&](const auto& actors, auto on_stats) {
+      for (auto& a : actors)
+        me->request(a, regulation_read_timeout, stats_atom::value)
+          .receive(on_stats, [](const caf::error&) {});
+    };
+    ask_each(running_regulators(*sys_), [&](const regulator_stats& st) {
+      regulators.push_back({{"name", st.name},
+                            {"kind", st.kind},
+                            {"overflow", st.overflow},
+                            {"limit", st.limit},
+                            {"effective_limit", st.effective_limit},
+                            {"in_use", st.in_use},
+                            {"queued", st.queued},
+                            {"granted", st.granted},
+                            {"rejected", st.rejected},
+                            {"codel_drops", st.codel_drops},
+                            {"dropped_oldest", st.dropped_oldest},
+                            {"timed_out", st.timed_out},
+                            {"dropped", st.dropped},
+                            {"last_sojourn_ms", st.last_sojourn_ms},
+                            {"max_sojourn_ms", st.max_sojourn_ms},
+                            {"alarm", st.alarm}});
+    });
+    ask_each(running_buffers(*sys_), [&](const buffer_stats& st) {
+      auto& c = st.counters;
+      buffers.push_back({{"name", st.name},
+                         {"policy", to_string(st.policy)},
+                         {"size", st.size},
+                         {"capacity", st.capacity},
+                         {"peak_size", c.peak_size},
+                         {"accepted", c.accepted},
+                         {"taken", c.taken},
+                         {"rejected", c.rejected},
+                         {"dropped", c.dropped()},
+                         {"dropped_new", c.dropped_new},
+                         {"dropped_oldest", c.dropped_oldest},
+                         {"dropped_on_resize", c.dropped_on_resize},
+                         {"timed_out", st.timed_out},
+                         {"waiting_posters", st.waiting_posters},
+                         {"waiting_takers", st.waiting_takers},
+                         {"active", st.active}});
+    });
+    for (auto& b : running_breakers(*sys_)) {
+      auto x = b->snapshot();
+      breakers.push_back(
+        {{"name", x.name},
+         {"state", to_string(x.state)},
+         {"admitted", x.counters.admitted},
+         {"rejected", x.counters.rejected},
+         {"successes", x.counters.successes},
+         {"failures", x.counters.failures},
+         {"opened", x.counters.opened},
+         {"reset_timeout_ms",
+          std::chrono::duration<double, std::milli>(x.reset_timeout).count()}});
+    }
   }
   return {{"node", self_.name}, {"regulators", regulators}, {"buffers", buffers},
           {"breakers", breakers}};

@@ -65,20 +65,30 @@ int ephemeral_low() {
   return low;
 }
 
-/// A socket bound to 127.0.0.1:`port` (0: any), or -1.
+/// A socket bound to 127.0.0.1:`port` (0: any), or -1 (errno says why).
 int bind_loopback(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    throw std::system_error(errno, std::generic_category(), "free_ports: socket");
+    return -1;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    int err = errno;
     ::close(fd);
+    errno = err;
     return -1;
   }
   return fd;
+}
+
+/// The port `fd` is bound to.
+uint16_t local_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
 }
 
 } // namespace
@@ -90,33 +100,30 @@ std::vector<uint16_t> free_ports(std::size_t n) {
   constexpr int lowest = 10000;
   constexpr int tries_per_port = 100;
   auto below = ephemeral_low();
-  std::vector<int> fds;
-  std::vector<uint16_t> ports;
+  bool room = below - lowest >= 1000;
   std::mt19937 rng{std::random_device{}()};
   std::uniform_int_distribution<int> pick{lowest, std::max(lowest, below - 1)};
+  std::vector<int> fds;  // each stays bound until all are chosen: no port twice
+  std::vector<uint16_t> ports;
+  auto close_all = [&] {
+    for (int fd : fds)
+      ::close(fd);
+  };
   for (std::size_t i = 0; i < n; ++i) {
     int fd = -1;
-    uint16_t port = 0;
-    for (int t = 0; fd < 0 && below - lowest >= 1000 && t < tries_per_port; ++t) {
-      port = static_cast<uint16_t>(pick(rng));
-      fd = bind_loopback(port);
-    }
-    if (fd < 0) {  // no room below the ephemeral range: any free port
+    for (int t = 0; room && fd < 0 && t < tries_per_port; ++t)
+      fd = bind_loopback(static_cast<uint16_t>(pick(rng)));
+    if (fd < 0)  // no room below the ephemeral range: any free port
       fd = bind_loopback(0);
-      sockaddr_in a{};
-      socklen_t len = sizeof(a);
-      if (fd < 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        for (int x : fds)
-          ::close(x);
-        throw std::system_error(errno, std::generic_category(), "free_ports: bind");
-      }
-      port = ntohs(a.sin_port);
+    if (fd < 0) {
+      int err = errno;
+      close_all();
+      throw std::system_error(err, std::generic_category(), "free_ports: bind");
     }
     fds.push_back(fd);
-    ports.push_back(port);
+    ports.push_back(local_port(fd));
   }
-  for (int fd : fds)
-    ::close(fd);
+  close_all();
   return ports;
 }
 

@@ -60,6 +60,19 @@ std::unique_ptr<node> start(node_config cfg, node_options opts = {}) {
   return n ? std::move(*n) : nullptr;
 }
 
+/// A node serving HTTP that runs the tree `tree_text` (written to `file_name` in the test's
+/// temp dir).
+std::unique_ptr<node> start_with_tree(const std::string& file_name, const std::string& tree_text,
+                                      bool allow_mutations = false) {
+  auto tree_file = ::testing::TempDir() + file_name;
+  std::ofstream{tree_file} << tree_text;
+  auto cfg = config();
+  cfg.node.tree = tree_file;
+  cfg.http.enabled = true;
+  cfg.http.allow_mutations = allow_mutations;
+  return start(cfg);
+}
+
 /// Waits (bounded) until `pred` holds; real time, as the nodes talk over real sockets.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -200,16 +213,9 @@ TEST_F(node_api_test, graceful_stop_removes_the_member_and_its_names) {
 // POST /tree/fault kills a child by path (its supervisor restarts it); bad bodies,
 // unknown children and cooperating actions get named errors.
 TEST(node_http, tree_fault_kills_a_child_by_path_with_named_errors) {
-  auto tree_file = ::testing::TempDir() + "node_http_tree.toml";
-  {
-    std::ofstream out{tree_file};
-    out << "name = \"app\"\n[[children]]\nid = \"worker\"\nservice = \"echo\"\n";
-  }
-  auto cfg = config();
-  cfg.node.tree = tree_file;
-  cfg.http.enabled = true;
-  cfg.http.allow_mutations = true;
-  auto n = start(cfg);
+  auto n = start_with_tree("node_http_tree.toml",
+                           "name = \"app\"\n[[children]]\nid = \"worker\"\nservice = \"echo\"\n",
+                           true);
   ASSERT_TRUE(n);
   ASSERT_TRUE(eventually([&] { return n->ready(); }));
   auto post = [&](const json& body) {
@@ -254,18 +260,11 @@ TEST(node_http, tree_fault_kills_a_child_by_path_with_named_errors) {
 // child declared with [children.regulator], called once through its name, and the inbox of
 // one declared with [children.inbox]; and every bounded buffer (none here).
 TEST(node_http, regulation_lists_each_regulator_with_its_figures) {
-  auto tree_file = ::testing::TempDir() + "node_http_regulated.toml";
-  {
-    std::ofstream out{tree_file};
-    out << "[[children]]\nid = \"orders\"\nservice = \"echo\"\nname = \"orders\"\n"
-           "[children.regulator]\nlimit = 3\nmax_size = 7\n"
-           "[[children]]\nid = \"ingest\"\nservice = \"echo\"\n"
-           "[children.inbox]\ncapacity = 4\noverflow = \"drop_oldest\"\n";
-  }
-  auto cfg = config();
-  cfg.node.tree = tree_file;
-  cfg.http.enabled = true;
-  auto n = start(cfg);
+  auto n = start_with_tree("node_http_regulated.toml",
+                           "[[children]]\nid = \"orders\"\nservice = \"echo\"\nname = \"orders\"\n"
+                           "[children.regulator]\nlimit = 3\nmax_size = 7\n"
+                           "[[children]]\nid = \"ingest\"\nservice = \"echo\"\n"
+                           "[children.inbox]\ncapacity = 4\noverflow = \"drop_oldest\"\n");
   ASSERT_TRUE(n);
   ASSERT_TRUE(eventually([&] { return n->ready(); }));
   auto orders = lookup(n->system(), "orders");
@@ -301,17 +300,10 @@ TEST(node_http, regulation_lists_each_regulator_with_its_figures) {
 // A built-in caller with a circuit breaker whose target does not exist: two failures open
 // it, and GET /regulation shows it open with its counters while it fails calls fast.
 TEST(node_http, regulation_shows_a_callers_circuit_breaker) {
-  auto tree_file = ::testing::TempDir() + "node_http_breaker.toml";
-  {
-    std::ofstream out{tree_file};
-    out << "[[children]]\nid = \"c\"\nservice = \"caller\"\n"
-           "params = {target = \"nowhere\", message = \"x\", interval_ms = 20, "
-           "timeout_ms = 100, breaker_failures = 2, breaker_reset_ms = 60000}\n";
-  }
-  auto cfg = config();
-  cfg.node.tree = tree_file;
-  cfg.http.enabled = true;
-  auto n = start(cfg);
+  auto n = start_with_tree("node_http_breaker.toml",
+                           "[[children]]\nid = \"c\"\nservice = \"caller\"\n"
+                           "params = {target = \"nowhere\", message = \"x\", interval_ms = 20, "
+                           "timeout_ms = 100, breaker_failures = 2, breaker_reset_ms = 60000}\n");
   ASSERT_TRUE(n);
   nlohmann::json breaker;
   ASSERT_TRUE(eventually([&] {
