@@ -383,8 +383,9 @@ private:
   /// Every node's view has every node up; `figure` says how many do.
   bool members_up(std::string& figure);
   /// Attached: a name the registry does not hold but whose instances it does ("echo" with
-  /// "echo#0", "echo#1", ...) stands for those instances.
-  void expand_spread(std::vector<call_target>& targets);
+  /// "echo#0", "echo#1", ...) stands for those instances, including any registered since
+  /// the last call. True if that added targets.
+  bool expand_spread(std::vector<call_target>& targets);
   /// Every hypothesis service answers; `figure` lists those that do not.
   bool services_answer(std::string& figure);
   /// One call to `t` that reads (never adds); true when it answered. A target whose type
@@ -666,21 +667,30 @@ bool chaos_run::probe(call_target& t, caf::timespan timeout) {
   return false;
 }
 
-void chaos_run::expand_spread(std::vector<call_target>& targets) {
+bool chaos_run::expand_spread(std::vector<call_target>& targets) {
   auto snap = client_->snapshot();
+  std::set<std::string> have;
+  for (auto& t : targets)
+    have.insert(t.instance);
   std::vector<call_target> out;
+  bool grew = false;
   for (auto& t : targets) {
-    bool expanded = false;
-    if (!t.style_known && t.instance == t.service && snap->names.count(t.instance) == 0)
+    // A probed spread name, or one of its instances found earlier: instances register one
+    // by one, so a later poll adds those seen late.
+    bool base = !t.style_known && t.instance == t.service && snap->names.count(t.instance) == 0;
+    bool instance = !t.style_known && t.instance != t.service;
+    std::vector<call_target> found;
+    if (base || instance)
       for (auto& [name, entry] : snap->names)
-        if (name.starts_with(t.service + "#")) {
-          out.push_back({name, t.service, t.style, false});
-          expanded = true;
-        }
-    if (!expanded)
+        if (name.starts_with(t.service + "#") && have.insert(name).second)
+          found.push_back({name, t.service, t.style, false});
+    grew = grew || !found.empty();
+    if (!base || found.empty())
       out.push_back(t);
+    out.insert(out.end(), found.begin(), found.end());
   }
   targets = std::move(out);
+  return grew;
 }
 
 bool chaos_run::services_answer(std::string& figure) {
@@ -701,15 +711,17 @@ bool chaos_run::check_hypothesis(hypothesis_phase phase, steady::time_point unti
   std::string members_figure = "not checked", services_figure = "not checked";
   bool members_ok = !want_members, services_ok = !want_services;
   for (;;) {
+    // Attached: the hypothesis holds only once a poll found no new spread instance.
+    bool grew = false;
     if (attached() && phase == hypothesis_phase::before) {
-      expand_spread(hypothesis_targets_);
-      expand_spread(workload_targets_);
+      grew = expand_spread(hypothesis_targets_);
+      grew = expand_spread(workload_targets_) || grew;
     }
     if (want_members)
       members_ok = members_up(members_figure);
     if (want_services && members_ok)
       services_ok = services_answer(services_figure);
-    if ((members_ok && services_ok) || steady::now() >= until)
+    if ((members_ok && services_ok && !grew) || steady::now() >= until)
       break;
     std::this_thread::sleep_for(hypothesis_poll);
   }

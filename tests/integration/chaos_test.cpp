@@ -389,6 +389,23 @@ TEST(chaos_6, attached_to_a_running_cluster_it_kills_the_owner_by_pid) {
   c.start_all();
   ASSERT_TRUE(c.wait_all_ready(20s));
   ASSERT_TRUE(c.wait_converged(20s));
+  // Attach to a settled cluster: every node holds the ledger and the 3 echo instances.
+  ASSERT_TRUE(c.wait_until(
+    [&] {
+      for (auto& name : c.names()) {
+        auto r = c.node(name).http_get("/cluster/names");
+        if (!r)
+          return false;
+        std::set<std::string> held;
+        for (auto& x : r->second["names"])
+          held.insert(x["name"].get<std::string>());
+        for (auto* want : {"ledger", "echo#0", "echo#1", "echo#2"})
+          if (held.count(want) == 0)
+            return false;
+      }
+      return true;
+    },
+    20s, "every node lists ledger, echo#0, echo#1, echo#2"));
   ::setenv("WARDEN_CLUSTER_SECRET", "test-secret", 1);
   ::setenv("WARDEN_CLUSTER_NAME", "test", 1);
   chaos_run run{"name = \"attached\"\nseed = 5\nduration_s = 7\n[cluster]\nattach = [\""
