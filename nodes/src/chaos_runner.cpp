@@ -675,10 +675,10 @@ bool chaos_run::expand_spread(std::vector<call_target>& targets) {
   std::vector<call_target> out;
   bool grew = false;
   for (auto& t : targets) {
-    // A probed spread name, or one of its instances found earlier: instances register one
-    // by one, so a later poll adds those seen late.
+    // A spread name the registry does not hold, or one of its instances found earlier
+    // (probed or not): instances register one by one, so a later poll adds those seen late.
     bool base = !t.style_known && t.instance == t.service && snap->names.count(t.instance) == 0;
-    bool instance = !t.style_known && t.instance != t.service;
+    bool instance = t.instance != t.service;
     std::vector<call_target> found;
     if (base || instance)
       for (auto& [name, entry] : snap->names)
