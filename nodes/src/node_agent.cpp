@@ -789,13 +789,8 @@ private:
     auto t = now();
     // A tick far behind schedule means this node itself was paused (SIGSTOP, a stalled
     // VM): its silence from others is our own. Judge them afresh instead of suspecting all.
-    if (last_tick_ && t - *last_tick_ > settings_.heartbeat_interval + settings_.detector.acceptable_pause) {
-      for (auto& [address, p] : peers_)
-        if (p.state == member_state::up || p.state == member_state::unreachable) {
-          p.detector = phi_accrual_detector{settings_.detector};
-          p.detector.heartbeat(t);
-        }
-    }
+    if (last_tick_ && t - *last_tick_ > settings_.heartbeat_interval + settings_.detector.acceptable_pause)
+      restart_detectors(t);
     last_tick_ = t;
     if (self_down_ && t >= self_down_->until && downers_gone()) {
       end_self_down(t);
@@ -818,7 +813,9 @@ private:
     for (auto i = peers_.begin(); i != peers_.end();) {
       auto& p = i->second;
       auto next = std::next(i);
-      if (p.state == member_state::up && !p.detector.available(t)) {
+      // A downed node hears no heartbeats from the members that downed it, by design: its
+      // silence verdicts would be gossiped as news once it is back (and down a member).
+      if (p.state == member_state::up && !self_down_ && !p.detector.available(t)) {
         p.state = member_state::unreachable;
         p.since = t;
         tracker_.reachable(p.info, false, t);
@@ -1163,9 +1160,27 @@ private:
   /// This node is a member again (its own quarantine, if it downed itself, counts as up).
   void end_self_down(time_point t) {
     self_down_.reset();
+    // What it heard before it was downed is stale (e.g. "it is unreachable" from the members
+    // that downed it) and would look settled: fresh heartbeats bring the present views.
+    restart_detectors(t);
+    for (auto& [address, p] : peers_)
+      if (!p.sees_unreachable.empty()) {
+        p.sees_unreachable.clear();
+        if (p.state == member_state::up || p.state == member_state::unreachable)
+          tracker_.observed(p.info, {}, t);
+      }
     if (auto q = quarantine_.find(settings_.self.address);
         q != quarantine_.end() && q->second.incarnation == settings_.self.incarnation)
       q->second.up_since = t;
+  }
+
+  /// Judges every member's heartbeats afresh from `t` (after a silence that was ours).
+  void restart_detectors(time_point t) {
+    for (auto& [address, p] : peers_)
+      if (p.state == member_state::up || p.state == member_state::unreachable) {
+        p.detector = phi_accrual_detector{settings_.detector};
+        p.detector.heartbeat(t);
+      }
   }
 
   /// Every member that downed this node is gone (its process gone, left, forgotten): nobody

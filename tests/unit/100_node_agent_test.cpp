@@ -491,6 +491,9 @@ TEST_F(agent_test, t303_hung_member_unreachable_then_downed_then_rejoins_after_q
                                       "node_up:b"}));
   EXPECT_EQ(a.events->count(cluster_event_kind::join_refused), 0u);
   EXPECT_EQ(b.events->count(cluster_event_kind::join_refused), 0u);
+  // a's heartbeats from before the downing said "b is unreachable": back in, b must not
+  // take that old news for a settled view and down itself as indirectly connected.
+  EXPECT_EQ(b.events->count(cluster_event_kind::self_downed), 1u);
 }
 
 // A short pause (below the detection time) is absorbed.
@@ -1012,6 +1015,42 @@ TEST_F(agent_test, t315_bridge_partition_downs_the_ends_and_views_agree_after_re
   for (auto* n : {&b, &c}) {
     EXPECT_EQ(n->events->count(cluster_event_kind::node_down, "a"), 0u) << n->address;
     EXPECT_EQ(n->events->count(cluster_event_kind::self_downed), 2u) << n->address;
+  }
+}
+
+// A downed node hears no heartbeats from the member that downed it (by design), so it must
+// not suspect it: that verdict would reach the others with its first heartbeat after it is
+// taken back, as news, and a leader could down a healthy member for it.
+TEST_F(agent_test, t321_a_downed_node_suspects_nobody_and_comes_back_without_stale_news) {
+  const std::string b_alias = "127.0.0.1:17002", c_alias = "127.0.0.1:17003";
+  auto a = start("a", 7001, {a_addr});
+  auto sb = settings("b", 7002, {a_addr});
+  sb.connect_via[c_addr] = c_alias;
+  auto b = start(sb);
+  listening[b_alias] = b.agent;
+  auto sc = settings("c", 7003, {a_addr});
+  sc.connect_via[b_addr] = b_alias;
+  auto c = start(sc);
+  listening[c_alias] = c.agent;
+  advance(3s);
+  listening.erase(b_alias);
+  listening.erase(c_alias);
+  lose_connection(b, c);
+  lose_connection(c, b);
+  advance_until([&] { return a.state_of(b_addr) == "down" && a.state_of(c_addr) == "down"; },
+                5s);
+  ASSERT_EQ(b.events->count(cluster_event_kind::self_downed), 1u);
+  // The quarantine (2 s) is longer than a's silence takes to cross the threshold (~1.5 s).
+  advance_until([&] { return a.state_of(b_addr) == "up" && a.state_of(c_addr) == "up"; }, 5s);
+  ASSERT_EQ(a.state_of(b_addr), "up");
+  for (auto* n : {&b, &c}) {
+    EXPECT_EQ(n->events->count(cluster_event_kind::node_unreachable, "a"), 0u) << n->address;
+    EXPECT_EQ(n->state_of(a_addr), "up") << n->address;
+  }
+  advance(300ms);  // a heartbeat from each
+  for (auto& addr : {b_addr, c_addr}) {
+    auto seen = a.row(addr)->sees_unreachable;
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), a_addr), 0) << addr << " gossips a as unreachable";
   }
 }
 
