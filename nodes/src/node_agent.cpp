@@ -789,7 +789,8 @@ private:
     auto t = now();
     // A tick far behind schedule means this node itself was paused (SIGSTOP, a stalled
     // VM): its silence from others is our own. Judge them afresh instead of suspecting all.
-    if (last_tick_ && t - *last_tick_ > settings_.heartbeat_interval + settings_.detector.acceptable_pause)
+    auto late = settings_.heartbeat_interval + settings_.detector.acceptable_pause;
+    if (last_tick_ && t - *last_tick_ > late)
       restart_detectors(t);
     last_tick_ = t;
     if (self_down_ && t >= self_down_->until && downers_gone()) {

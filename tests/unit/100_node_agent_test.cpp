@@ -1050,7 +1050,8 @@ TEST_F(agent_test, t321_a_downed_node_suspects_nobody_and_comes_back_without_sta
   advance(300ms);  // a heartbeat from each
   for (auto& addr : {b_addr, c_addr}) {
     auto seen = a.row(addr)->sees_unreachable;
-    EXPECT_EQ(std::count(seen.begin(), seen.end(), a_addr), 0) << addr << " gossips a as unreachable";
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), a_addr), 0)
+        << addr << " gossips a as unreachable";
   }
 }
 
