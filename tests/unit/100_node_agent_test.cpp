@@ -50,6 +50,12 @@ struct test_node {
   }
 };
 
+const std::string a_addr = "127.0.0.1:7001";
+const std::string b_addr = "127.0.0.1:7002";
+const std::string c_addr = "127.0.0.1:7003";
+/// The aliases b and c dial each other through in a bridge (agent_test::start_bridge).
+const std::string b_alias = "127.0.0.1:17002", c_alias = "127.0.0.1:17003";
+
 class agent_test : public ::testing::Test {
 protected:
   agent_test()
@@ -178,6 +184,40 @@ protected:
     run();
   }
 
+  /// Three members a, b, c (a the smallest address) in a full mesh, 3 s after they started;
+  /// b and c reach each other only through aliases, so `cut_bridge` can part them while
+  /// both still reach a.
+  struct bridge {
+    test_node a, b, c;
+  };
+
+  bridge start_bridge(std::optional<caf::timespan> stable_after = {}) {
+    auto member = [&](const std::string& name, uint16_t port) {
+      return stable_after ? settings(name, port, {a_addr}, *stable_after)
+                          : settings(name, port, {a_addr});
+    };
+    bridge n;
+    n.a = start(member("a", 7001));
+    auto sb = member("b", 7002);
+    sb.connect_via[c_addr] = c_alias;
+    n.b = start(sb);
+    listening[b_alias] = n.b.agent;
+    auto sc = member("c", 7003);
+    sc.connect_via[b_addr] = b_alias;
+    n.c = start(sc);
+    listening[c_alias] = n.c.agent;
+    advance(3s);
+    return n;
+  }
+
+  /// Cuts the link between b and c: their connection closes and neither can redial.
+  void cut_bridge(const bridge& n) {
+    listening.erase(b_alias);
+    listening.erase(c_alias);
+    lose_connection(n.b, n.c);
+    lose_connection(n.c, n.b);
+  }
+
   /// Advances in 10 ms steps until `pred` holds or `limit` passed; the time it took.
   template <class Pred>
   caf::timespan advance_until(Pred pred, caf::timespan limit) {
@@ -233,10 +273,6 @@ protected:
   uint64_t incarnations = 1000;
   uint64_t wall_clock = 0;
 };
-
-const std::string a_addr = "127.0.0.1:7001";
-const std::string b_addr = "127.0.0.1:7002";
-const std::string c_addr = "127.0.0.1:7003";
 
 // --- 1xx: joining ----------------------------------------------------------------------
 
@@ -666,23 +702,11 @@ TEST_F(agent_test, t316_a_client_member_counts_for_no_side) {
 // heartbeats to a, and a acks neither any more. Were a to go on acking, b would hold its
 // lease until it learned that it was downed, while c (told first) took its services over.
 TEST_F(agent_test, t318_bridge_ends_lose_their_leases_before_anybody_is_downed) {
-  const std::string b_alias = "127.0.0.1:17002", c_alias = "127.0.0.1:17003";
-  auto a = start(settings("a", 7001, {a_addr}, 1s));  // the default stable_after
-  auto sb = settings("b", 7002, {a_addr}, 1s);
-  sb.connect_via[c_addr] = c_alias;
-  auto b = start(sb);
-  listening[b_alias] = b.agent;
-  auto sc = settings("c", 7003, {a_addr}, 1s);
-  sc.connect_via[b_addr] = b_alias;
-  auto c = start(sc);
-  listening[c_alias] = c.agent;
-  advance(3s);
+  auto n = start_bridge(1s);  // the default stable_after
+  auto &a = n.a, &b = n.b, &c = n.c;
   ASSERT_TRUE(b.view->get()->lease_valid);
   ASSERT_TRUE(c.view->get()->lease_valid);
-  listening.erase(b_alias);
-  listening.erase(c_alias);
-  lose_connection(b, c);
-  lose_connection(c, b);
+  cut_bridge(n);
   auto anybody_down = [&] {
     return a.state_of(b_addr) == "down" || a.state_of(c_addr) == "down";
   };
@@ -949,24 +973,11 @@ TEST_F(agent_test, t314_cut_link_stays_unreachable_until_the_resolver_decides) {
 // so all three views have the same members; the cut still stands, so a downs them again,
 // now for twice as long. Once the link is restored everything converges.
 TEST_F(agent_test, t315_bridge_partition_downs_the_ends_and_views_agree_after_readmission) {
-  const std::string b_alias = "127.0.0.1:17002", c_alias = "127.0.0.1:17003";
-  auto a = start("a", 7001, {a_addr});
-  auto sb = settings("b", 7002, {a_addr});
-  sb.connect_via[c_addr] = c_alias;
-  auto b = start(sb);
-  listening[b_alias] = b.agent;
-  auto sc = settings("c", 7003, {a_addr});
-  sc.connect_via[b_addr] = b_alias;
-  auto c = start(sc);
-  listening[c_alias] = c.agent;
-  advance(3s);
+  auto n = start_bridge();
+  auto &a = n.a, &b = n.b, &c = n.c;
   ASSERT_EQ(b.state_of(c_addr), "up");
   ASSERT_EQ(c.state_of(b_addr), "up");
-  // cut b-c
-  listening.erase(b_alias);
-  listening.erase(c_alias);
-  lose_connection(b, c);
-  lose_connection(c, b);
+  cut_bridge(n);
   advance_until([&] { return a.state_of(b_addr) == "down" && a.state_of(c_addr) == "down"; },
                 5s);
   ASSERT_EQ(a.state_of(b_addr), "down");
@@ -1022,21 +1033,9 @@ TEST_F(agent_test, t315_bridge_partition_downs_the_ends_and_views_agree_after_re
 // not suspect it: that verdict would reach the others with its first heartbeat after it is
 // taken back, as news, and a leader could down a healthy member for it.
 TEST_F(agent_test, t321_a_downed_node_suspects_nobody_and_comes_back_without_stale_news) {
-  const std::string b_alias = "127.0.0.1:17002", c_alias = "127.0.0.1:17003";
-  auto a = start("a", 7001, {a_addr});
-  auto sb = settings("b", 7002, {a_addr});
-  sb.connect_via[c_addr] = c_alias;
-  auto b = start(sb);
-  listening[b_alias] = b.agent;
-  auto sc = settings("c", 7003, {a_addr});
-  sc.connect_via[b_addr] = b_alias;
-  auto c = start(sc);
-  listening[c_alias] = c.agent;
-  advance(3s);
-  listening.erase(b_alias);
-  listening.erase(c_alias);
-  lose_connection(b, c);
-  lose_connection(c, b);
+  auto n = start_bridge();
+  auto &a = n.a, &b = n.b, &c = n.c;
+  cut_bridge(n);
   advance_until([&] { return a.state_of(b_addr) == "down" && a.state_of(c_addr) == "down"; },
                 5s);
   ASSERT_EQ(b.events->count(cluster_event_kind::self_downed), 1u);
