@@ -134,6 +134,10 @@ struct dial_target {
   member_info acceptor{};
   /// When a current member introduced it (up there, not yet connected here).
   std::optional<time_point> introduced_at;
+  /// The current attempt's number: answers to an abandoned attempt are ignored.
+  uint64_t attempt = 0;
+  /// The agent the current attempt greets (null until connected).
+  caf::actor agent;
 };
 
 struct pending_accept {
@@ -410,6 +414,8 @@ private:
     auto& d = dials_[address];
     d.in_flight = true;
     d.acceptor = {};
+    d.agent = nullptr;
+    auto attempt = ++d.attempt;
     auto via = settings_.connect_via.find(address);
     auto& dialed = via != settings_.connect_via.end() ? via->second : address;
     std::string host;
@@ -421,26 +427,69 @@ private:
     auto timeout = settings_.handshake_timeout;
     request(transport_, timeout, caf::connect_atom::value, host, port)
       .then(
-        [this, address](caf::node_id&, caf::strong_actor_ptr& ptr,
-                        std::set<std::string>&) {
+        [this, address, attempt](caf::node_id&, caf::strong_actor_ptr& ptr,
+                                 std::set<std::string>&) {
+          if (abandoned(address, attempt))
+            return;
           if (!ptr) {
             dial_failed(address, make_error(errc::node_unavailable,
                                             "nothing published at " + address));
             return;
           }
-          say_hello(address, caf::actor_cast<caf::actor>(ptr));
+          say_hello(address, attempt, caf::actor_cast<caf::actor>(ptr));
         },
-        [this, address](caf::error& err) { dial_failed(address, std::move(err)); });
+        [this, address, attempt](caf::error& err) {
+          if (!abandoned(address, attempt))
+            dial_failed(address, std::move(err));
+        });
   }
 
-  void say_hello(const std::string& address, caf::actor their) {
+  /// True if `attempt` at `address` was given up (`abandon_lost_handshakes`): its answers,
+  /// late timeouts included, must not touch the attempt that replaced it.
+  bool abandoned(const std::string& address, uint64_t attempt) const {
+    auto i = dials_.find(address);
+    return i != dials_.end() && i->second.attempt != attempt;
+  }
+
+  /// Gives up every handshake whose agent CAF has lost and redials it after
+  /// reconnect_min: CAF 0.17.6 drops the hello to such a proxy without a word, so it
+  /// would wait out the whole handshake timeout (2 s). Seen when two nodes dial each other
+  /// at once: CAF closes one of the two connections and with it the proxy the other
+  /// handshake talks to.
+  void abandon_lost_handshakes() {
+    std::vector<std::string> lost;
+    for (auto& [address, d] : dials_)
+      if (d.in_flight && d.agent && internal::is_gone(d.agent))
+        lost.push_back(address);
+    for (auto& address : lost) {
+      auto& d = dials_[address];
+      ++d.attempt;
+      d.in_flight = false;
+      d.agent = nullptr;
+      // It answered a moment ago: soon again, jittered (the other end may redial too).
+      d.delay = settings_.reconnect_min;
+      d.next = jittered_after(d.delay);
+    }
+  }
+
+  /// Now plus `delay` +-20%, so that nodes cut off together do not redial in lockstep.
+  time_point jittered_after(caf::timespan delay) {
+    std::uniform_real_distribution<double> jitter{0.8, 1.2};
+    return now() + std::chrono::duration_cast<caf::timespan>(delay * jitter(rng_));
+  }
+
+  void say_hello(const std::string& address, uint64_t attempt, caf::actor their) {
+    if (auto d = dials_.find(address); d != dials_.end())
+      d->second.agent = their;
     auto nonce = internal::make_nonce();
     internal::hello_msg hello{settings_.cluster, settings_.self, fingerprint_,
                               settings_.message_types, nonce};
     auto timeout = settings_.handshake_timeout;
     request(their, timeout, hello_atom::value, std::move(hello))
       .then(
-        [this, address, their, nonce](internal::challenge_msg& c) {
+        [this, address, attempt, their, nonce](internal::challenge_msg& c) {
+          if (abandoned(address, attempt))
+            return;
           if (auto d = dials_.find(address); d != dials_.end())
             d->second.acceptor = c.from;
           auto expected = internal::prove(settings_.secret, challenge_text(nonce, c.from));
@@ -449,9 +498,15 @@ private:
           internal::auth_msg auth{internal::prove(settings_.secret,
                                                   auth_text(c.nonce, settings_.self)),
                                   known_members(), own_names()};
+          std::vector<std::string> names_sent;
+          for (auto& entry : auth.names)
+            names_sent.push_back(entry.name);
           request(their, settings_.handshake_timeout, auth_atom::value, std::move(auth))
             .then(
-              [this, address, their, authentic, from = c.from](internal::welcome_msg& w) {
+              [this, address, attempt, their, authentic, from = c.from,
+               names_sent](internal::welcome_msg& w) {
+                if (abandoned(address, attempt))
+                  return;
                 if (!authentic) {
                   dial_failed(address, make_error(errc::auth_failed,
                                                   describe_member(from)
@@ -465,12 +520,27 @@ private:
                 }
                 dials_.erase(address);
                 auto* p = member_joined(from, their);
-                if (p)
-                  merge(w.members, w.names, *p);
+                if (!p)
+                  return;
+                merge(w.members, w.names, *p);
+                // A name dropped since the auth went out: the drop's notice went to the
+                // members of that moment, which it was not yet (a stale entry there would
+                // keep a cluster service from starting anywhere, seen in a chaos run).
+                for (auto& name : names_sent)
+                  if (auto i = names_.find(name);
+                      i == names_.end() || !same_member(i->second.owner, settings_.self))
+                    send(their, name_del_atom::value, name, settings_.self.address,
+                         settings_.self.incarnation);
               },
-              [this, address](caf::error& err) { dial_failed(address, std::move(err)); });
+              [this, address, attempt](caf::error& err) {
+                if (!abandoned(address, attempt))
+                  dial_failed(address, std::move(err));
+              });
         },
-        [this, address](caf::error& err) { dial_failed(address, std::move(err)); });
+        [this, address, attempt](caf::error& err) {
+          if (!abandoned(address, attempt))
+            dial_failed(address, std::move(err));
+        });
   }
 
   void dial_failed(const std::string& address, caf::error err) {
@@ -479,6 +549,7 @@ private:
       return;
     auto& d = i->second;
     d.in_flight = false;
+    d.agent = nullptr;
     if (is_refusal(err)) {
       auto text = describe(err);
       if (d.refused != text) {
@@ -495,9 +566,7 @@ private:
     } else {
       d.delay = std::min(caf::timespan{d.delay * 2}, caf::timespan{settings_.reconnect_max});
     }
-    // Jitter (+-20%) so that nodes cut off together do not redial in lockstep.
-    std::uniform_real_distribution<double> jitter{0.8, 1.2};
-    d.next = now() + std::chrono::duration_cast<caf::timespan>(d.delay * jitter(rng_));
+    d.next = jittered_after(d.delay);
   }
 
   // --- accepting (the other node starts) ------------------------------------------------
@@ -833,6 +902,7 @@ private:
     std::erase_if(quarantine_, [&](const auto& q) {
       return q.second.up_since && t - *q.second.up_since >= defaults::quarantine_reset;
     });
+    abandon_lost_handshakes();
     if (!leaving_) {
       std::vector<std::string> due;
       for (auto& [address, d] : dials_)

@@ -243,9 +243,15 @@ public:
       return;
     auto& c = i->second;
     if (!c.frames.peer() && !c.reported)
-      reject(c, fd, fmt::format("closed by this node before the handshake completed ({} bytes "
-                                "received; not a valid BASP handshake)",
-                                c.frames.bytes()),
+      reject(c, fd,
+             c.frames.handshake_received()
+               ? fmt::format("closed by this node after the BASP handshake ({} bytes received): "
+                             "CAF refused it, or the node was already connected (both "
+                             "dialed at once)",
+                             c.frames.bytes())
+               : fmt::format("closed by this node before the handshake completed ({} bytes "
+                             "received; not a valid BASP handshake)",
+                             c.frames.bytes()),
              false);
     tracked_[fd].store(false, std::memory_order_release);
     conns_.erase(i);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include <caf/all.hpp>
+#include <caf/forwarding_actor_proxy.hpp>
 #include <nlohmann/json.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <gtest/gtest.h>
@@ -66,6 +67,8 @@ protected:
         [this](caf::connect_atom, const std::string& host, uint16_t port)
           -> caf::result<caf::node_id, caf::strong_actor_ptr, std::set<std::string>> {
           auto address = host + ":" + std::to_string(port);
+          if (lose_next_dial.erase(address) > 0)
+            return {sys.node(), lost_proxy(), std::set<std::string>{}};
           auto i = listening.find(address);
           if (i == listening.end())
             return caf::make_error(caf::sec::cannot_connect_to_node, address);
@@ -261,6 +264,23 @@ protected:
     return a;
   }
 
+  /// A proxy like CAF's for an actor on a node whose connection is closing: it forwards
+  /// nothing (CAF's broker dropped the message), and `kill_proxy` makes it gone.
+  caf::strong_actor_ptr lost_proxy() {
+    caf::actor_config conf;
+    last_lost_proxy = caf::make_actor<caf::forwarding_actor_proxy, caf::strong_actor_ptr>(
+      caf::actor_id{4242}, sys.node(), &sys, conf, caf::actor{});
+    return last_lost_proxy;
+  }
+
+  /// CAF closes the connection `lost_proxy()` stood for: the proxy is killed.
+  void kill_lost_proxy() {
+    auto* actor = caf::actor_cast<caf::abstract_actor*>(last_lost_proxy);
+    auto* proxy = static_cast<caf::actor_proxy*>(actor);
+    proxy->kill_proxy(nullptr, caf::exit_reason::remote_link_unreachable);
+    run();
+  }
+
   agent_config cfg;
   caf::actor_system sys;
   caf::scheduler::test_coordinator& sched;
@@ -269,6 +289,9 @@ protected:
   std::set<caf::abstract_actor*> frozen;
   std::vector<caf::actor> extra;
   std::set<std::string> probe_accepts;
+  /// Addresses whose next dial connects to a `lost_proxy()`.
+  std::set<std::string> lose_next_dial;
+  caf::strong_actor_ptr last_lost_proxy;
   size_t probes = 0;
   uint64_t incarnations = 1000;
   uint64_t wall_clock = 0;
@@ -307,6 +330,22 @@ TEST_F(agent_test, t103_seed_started_later_is_found_by_redial) {
   advance(6s);  // at most reconnect_max between attempts
   EXPECT_EQ(b.state_of(a_addr), "up");
   EXPECT_TRUE(b.view->get()->joined);
+}
+
+// Two nodes that dial each other at once: CAF closes one of the two connections, and a
+// handshake may be talking to the proxy it killed, which drops the hello without a word.
+// The dial is given up at the next tick and redialed, not after the handshake timeout.
+TEST_F(agent_test, t104_a_handshake_cut_by_a_closing_connection_is_redialed_at_once) {
+  auto a = start("a", 7001, {a_addr});
+  lose_next_dial.insert(a_addr);
+  auto b = start("b", 7002, {a_addr});
+  ASSERT_EQ(b.state_of(a_addr), "");
+  ASSERT_TRUE(last_lost_proxy);
+  kill_lost_proxy();
+  auto waited = advance_until([&] { return b.state_of(a_addr) == "up"; }, 5s);
+  EXPECT_EQ(b.state_of(a_addr), "up");
+  EXPECT_EQ(a.state_of(b_addr), "up");
+  EXPECT_LT(waited, 500ms) << "a tick (100 ms) and reconnect_min (200 ms +-20%), not 2 s";
 }
 
 // --- 2xx: refusals, on both sides -----------------------------------------------------
@@ -1153,6 +1192,27 @@ TEST_F(agent_test, t504_dead_service_is_unregistered) {
   run();
   EXPECT_EQ(a.view->get()->names.count("echo"), 0u);
   EXPECT_EQ(b.view->get()->names.count("echo"), 0u);
+}
+
+// A name its owner drops while its own handshake runs: the auth carried it, and the drop's
+// notice went to the members of that moment, which the acceptor was not yet. Once the
+// handshake completes the dialer withdraws it there too.
+TEST_F(agent_test, t504b_a_name_dropped_during_the_handshake_is_withdrawn_at_its_end) {
+  auto b = start("b", 7002, {b_addr});
+  freeze(b);
+  auto a = start("a", 7001, {b_addr});  // its hello waits in b's mailbox
+  EXPECT_TRUE(call<ok_atom>(a.agent, register_name_atom::value, std::string{"svc"}, echo()));
+  frozen.erase(caf::actor_cast<caf::abstract_actor*>(b.agent));
+  sched.run_once();  // b answers the hello
+  freeze(b);
+  run();  // a sends its auth (with "svc"), which waits in b's mailbox
+  caf::anon_send(a.agent, unregister_name_atom::value, std::string{"svc"});
+  run();
+  thaw(b);
+  advance(100ms);
+  ASSERT_EQ(b.state_of(a_addr), "up");
+  EXPECT_EQ(b.view->get()->names.count("svc"), 0u);
+  EXPECT_EQ(a.view->get()->names.count("svc"), 0u);
 }
 
 // Two nodes that could not see each other both registered "x": when they meet, the older

@@ -54,6 +54,7 @@ TEST(port_guard_frames, handshake_then_a_frame_makes_a_peer_even_byte_by_byte) {
     if (i < handshake().size() + 31) {
       EXPECT_FALSE(f.peer()) << "byte " << i;
     }
+    EXPECT_EQ(f.handshake_received(), i + 1 >= handshake().size()) << "byte " << i;
   }
   EXPECT_TRUE(f.peer());
   EXPECT_EQ(f.bytes(), bytes.size());

@@ -51,6 +51,9 @@ public:
 
   uint64_t bytes() const { return bytes_; }
 
+  /// The whole client_handshake (header and payload) arrived.
+  bool handshake_received() const { return frames_ > 1 || (frames_ == 1 && payload_left_ == 0); }
+
 private:
   std::string check_header() const;
 
