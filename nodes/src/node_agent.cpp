@@ -438,10 +438,7 @@ private:
           }
           say_hello(address, attempt, caf::actor_cast<caf::actor>(ptr));
         },
-        [this, address, attempt](caf::error& err) {
-          if (!abandoned(address, attempt))
-            dial_failed(address, std::move(err));
-        });
+        step_failed(address, attempt));
   }
 
   /// True if `attempt` at `address` was given up (`abandon_lost_handshakes`): its answers,
@@ -449,6 +446,14 @@ private:
   bool abandoned(const std::string& address, uint64_t attempt) const {
     auto i = dials_.find(address);
     return i != dials_.end() && i->second.attempt != attempt;
+  }
+
+  /// The error handler of a step of dial `attempt` at `address`.
+  std::function<void(caf::error&)> step_failed(const std::string& address, uint64_t attempt) {
+    return [this, address, attempt](caf::error& err) {
+      if (!abandoned(address, attempt))
+        dial_failed(address, std::move(err));
+    };
   }
 
   /// Gives up every handshake whose agent CAF has lost and redials it after
@@ -532,15 +537,9 @@ private:
                     send(their, name_del_atom::value, name, settings_.self.address,
                          settings_.self.incarnation);
               },
-              [this, address, attempt](caf::error& err) {
-                if (!abandoned(address, attempt))
-                  dial_failed(address, std::move(err));
-              });
+              step_failed(address, attempt));
         },
-        [this, address, attempt](caf::error& err) {
-          if (!abandoned(address, attempt))
-            dial_failed(address, std::move(err));
-        });
+        step_failed(address, attempt));
   }
 
   void dial_failed(const std::string& address, caf::error err) {
