@@ -72,6 +72,11 @@ bool is_lasting_refusal(const caf::error& err) {
   return is_refusal(err) && !is(err, errc::not_a_member);
 }
 
+/// A current member (in M): up or unreachable; not joining, down or removed.
+bool is_current(member_state s) {
+  return s == member_state::up || s == member_state::unreachable;
+}
+
 struct peer {
   member_info info;
   member_state state = member_state::joining;
@@ -136,7 +141,7 @@ struct dial_target {
   std::optional<time_point> introduced_at;
   /// The current attempt's number: answers to an abandoned attempt are ignored.
   uint64_t attempt = 0;
-  /// The agent the current attempt greets (null until connected).
+  /// The agent the current attempt greets (null unless a handshake is in flight).
   caf::actor agent;
 };
 
@@ -213,8 +218,7 @@ public:
         // reaches n1 and n2, they do not reach each other) n3's acks would keep both ends'
         // leases alive until the leader downs one, and the other end would start that
         // one's services while it still runs them (found by a chaos gremlin's cut link).
-        if ((state == member_state::up || state == member_state::unreachable)
-            && !reported_unreachable(address))
+        if (is_current(state) && !reported_unreachable(address))
           send(agent, heartbeat_ack_atom::value, settings_.self.address,
                settings_.self.incarnation, seq);
       },
@@ -332,7 +336,7 @@ private:
 
   bool joined() const {
     for (auto& [address, p] : peers_)
-      if (p.state == member_state::up || p.state == member_state::unreachable)
+      if (is_current(p.state))
         return true;
     // With no other seed, or as the first seed, this node may form the cluster alone.
     auto& seeds = settings_.seeds;
@@ -371,7 +375,7 @@ private:
       row.info = p.info;
       row.state = p.state;
       row.reason = p.reason;
-      if (p.state == member_state::up || p.state == member_state::unreachable)
+      if (is_current(p.state))
         row.phi = p.detector.phi(t);
       row.since_ms = to_ms(t - p.since);
       row.sees_unreachable = p.sees_unreachable;
@@ -414,7 +418,6 @@ private:
     auto& d = dials_[address];
     d.in_flight = true;
     d.acceptor = {};
-    d.agent = nullptr;
     auto attempt = ++d.attempt;
     auto via = settings_.connect_via.find(address);
     auto& dialed = via != settings_.connect_via.end() ? via->second : address;
@@ -464,7 +467,7 @@ private:
   void abandon_lost_handshakes() {
     std::vector<std::string> lost;
     for (auto& [address, d] : dials_)
-      if (d.in_flight && d.agent && internal::is_gone(d.agent))
+      if (d.agent && internal::is_gone(d.agent))
         lost.push_back(address);
     for (auto& address : lost) {
       auto& d = dials_[address];
@@ -969,8 +972,7 @@ private:
     if (with_self)
       out.push_back(settings_.self);
     for (auto& [address, p] : peers_)
-      if ((p.state == member_state::up || p.state == member_state::unreachable)
-          && !p.info.client)
+      if (is_current(p.state) && !p.info.client)
         out.push_back(p.info);
     return out;
   }
@@ -1000,7 +1002,7 @@ private:
   void observe(peer& p, std::vector<std::string> sees_unreachable) {
     bool changed = p.sees_unreachable != sees_unreachable;
     p.sees_unreachable = std::move(sees_unreachable);
-    if (p.state != member_state::up && p.state != member_state::unreachable)
+    if (!is_current(p.state))
       return;
     std::vector<member_info> seen;
     for (auto& address : p.sees_unreachable) {
@@ -1009,8 +1011,7 @@ private:
         continue;
       }
       auto i = peers_.find(address);
-      if (i != peers_.end()
-          && (i->second.state == member_state::up || i->second.state == member_state::unreachable))
+      if (i != peers_.end() && is_current(i->second.state))
         seen.push_back(i->second.info);
     }
     tracker_.observed(p.info, std::move(seen), now());
@@ -1236,7 +1237,7 @@ private:
     for (auto& [address, p] : peers_)
       if (!p.sees_unreachable.empty()) {
         p.sees_unreachable.clear();
-        if (p.state == member_state::up || p.state == member_state::unreachable)
+        if (is_current(p.state))
           tracker_.observed(p.info, {}, t);
       }
     if (auto q = quarantine_.find(settings_.self.address);
@@ -1247,7 +1248,7 @@ private:
   /// Judges every member's heartbeats afresh from `t` (after a silence that was ours).
   void restart_detectors(time_point t) {
     for (auto& [address, p] : peers_)
-      if (p.state == member_state::up || p.state == member_state::unreachable) {
+      if (is_current(p.state)) {
         p.detector = phi_accrual_detector{settings_.detector};
         p.detector.heartbeat(t);
       }
